@@ -1,0 +1,81 @@
+# Two commands do everything on a fresh machine: `make table` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+# The stamp names a hash of everything that decides the environment, so editing a pin
+# reinstalls and a second `make install` is a no-op.
+REQ_HASH := $(shell cat requirements/*.txt pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(REQ_HASH)
+PROFILE ?= demo
+TASK ?= HalfCheetahVelocity
+export OMP_NUM_THREADS ?= 1
+export DSRL_SUPPRESS_IMPORT_ERROR = 1
+export WANDB_MODE ?= disabled
+
+.PHONY: install test test-deps test-fast test-slurm lint format table figure-cost-limits diff bench \
+        sweep status data data-all clean help
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+install: $(STAMP) ## build .venv with the pinned version set (idempotent)
+
+$(STAMP):
+	@echo "installing into $(VENV) (python 3.11, CPU torch)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade-strategy only-if-needed -c requirements/lock.txt torch==2.13.0
+	$(PY) -m pip install -q --no-deps -r requirements/nodeps.txt
+	$(PY) -m pip install -q -c requirements/lock.txt -r requirements/runtime.txt -r requirements/dev.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+test-deps: ## Debian packages the tests need (pdflatex for the table test)
+	@command -v pdflatex >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends texlive-latex-base texlive-latex-recommended >/dev/null; \
+	  else echo "pdflatex missing and cannot apt-get: the LaTeX compile test will be skipped"; fi; }
+
+test: install test-deps lint ## lint, then every test (Slurm ones when root and apt allow)
+	$(PY) -m pytest
+
+test-fast: install ## tests without the slow and simulator ones
+	$(PY) -m pytest -m "not slow and not simulator and not slurm"
+
+lint: install ## ruff check and ruff format --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+sweep: install ## run the $(PROFILE) sweep locally and wait (skips finished runs)
+	$(PY) -m benchmark sweep --profile $(PROFILE) --executor local --wait
+
+status: install
+	$(PY) -m benchmark status --profile $(PROFILE)
+
+table: install ## run (or reuse) the $(PROFILE) sweep, then write reports/$(PROFILE)/table.*
+	$(PY) -m benchmark sweep --profile $(PROFILE) --executor local --wait
+	$(PY) -m benchmark table --profile $(PROFILE)
+
+figure-cost-limits: install ## reward/cost bars per cost limit for $(TASK) from $(PROFILE)'s records
+	$(PY) -m benchmark figure-cost-limits --profile $(PROFILE) --task $(TASK)
+
+diff: install ## our cells vs the published table -> reports/$(PROFILE)/diff.{md,csv}
+	$(PY) -m benchmark diff --profile $(PROFILE)
+
+bench: install ## speed benchmarks -> reports/bench/
+	$(PY) -m benchmark bench
+
+data: install ## collect a DSRL-format dataset for $(TASK) (resumable)
+	$(PY) -m benchmark data collect $(TASK)
+
+data-all: install ## collect all 11 tasks, two at a time (resumable)
+	$(PY) -m benchmark.data.collect_all --jobs 2
+
+clean: ## remove generated reports and run records (keeps .venv and published values)
+	rm -rf results/runs results/work reports/demo reports/smoke

@@ -1,0 +1,160 @@
+"""`python -m benchmark <verb>`: the command line.
+
+Each verb's work lives in its module (imported lazily so `--help` is instant and a report
+never imports torch). A `BenchmarkError` is printed as one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from benchmark.errors import BenchmarkError
+
+
+def _add_common_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value (highest precedence); repeatable",
+    )
+    p.add_argument("--results", default=None, help="results folder (default: results/)")
+
+
+def _add_slurm_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("slurm (also settable in the profile's `slurm:` section)")
+    g.add_argument("--partition", default=None)
+    g.add_argument("--time", dest="time_min", type=int, default=None, help="minutes per job")
+    g.add_argument("--gpus", dest="gpus_per_node", type=int, default=None, help="GPUs per run")
+    g.add_argument("--cpus", dest="cpus_per_task", type=int, default=None)
+    g.add_argument("--mem-gb", dest="mem_gb", type=float, default=None)
+    g.add_argument(
+        "--array-parallelism", type=int, default=None, help="how many array tasks may run at once"
+    )
+    g.add_argument(
+        "--max-array-size",
+        type=int,
+        default=None,
+        help="cluster's MaxArraySize; larger sweeps are split into several arrays",
+    )
+    g.add_argument(
+        "--sbatch",
+        dest="sbatch_extra",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra sbatch option, e.g. --sbatch qos=high",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__)
+    sub = parser.add_subparsers(dest="verb", required=True)
+
+    p = sub.add_parser("run", help="train and evaluate one run, write its record")
+    p.add_argument("--algorithm", required=True)
+    p.add_argument("--task", required=True)
+    p.add_argument(
+        "--cost-limit",
+        type=float,
+        default=None,
+        help="episode cost threshold (default: the profile's, else the task's DRCORL one)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--data", default="auto", help="auto | toy | dsrl | generated")
+    p.add_argument("--data-path", default=None, help="explicit DSRL-format HDF5 file")
+    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: auto)")
+    _add_common_run_args(p)
+    p.set_defaults(handler="benchmark.run:cli_run")
+
+    p = sub.add_parser("sweep", help="expand a profile into runs and submit the missing ones")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--executor", choices=("local", "slurm"), default="local")
+    p.add_argument("--wait", action="store_true", help="wait for the runs to finish")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, submit nothing")
+    p.add_argument(
+        "--max-parallel",
+        type=int,
+        default=None,
+        help="local: concurrent runs (default: one per core)",
+    )
+    _add_common_run_args(p)
+    _add_slurm_args(p)
+    p.set_defaults(handler="benchmark.sweep:cli_sweep")
+
+    p = sub.add_parser("status", help="count done/running/failed/missing runs of a profile")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--results", default=None)
+    p.set_defaults(handler="benchmark.sweep:cli_status")
+
+    p = sub.add_parser("table", help="results table: LaTeX, Markdown and a terminal print")
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--results", default=None)
+    p.add_argument("--no-published", action="store_true", help="omit published values")
+    p.set_defaults(handler="benchmark.report.table:cli_table")
+
+    p = sub.add_parser("figure-cost-limits", help="reward/cost per cost limit (poster panel b)")
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--task", default="HalfCheetahVelocity")
+    p.add_argument("--results", default=None)
+    p.set_defaults(handler="benchmark.report.figures:cli_figure_cost_limits")
+
+    p = sub.add_parser("diff", help="our cells beside the published ones")
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--results", default=None)
+    p.add_argument(
+        "--fail-on-flip",
+        action="store_true",
+        help="exit 1 when a safety verdict differs from the published one",
+    )
+    p.set_defaults(handler="benchmark.report.diff:cli_diff")
+
+    p = sub.add_parser("bench", help="speed benchmarks (printed and written under reports/bench)")
+    p.add_argument("--only", action="append", default=[], help="run only these sections")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions")
+    p.set_defaults(handler="benchmark.bench:cli_bench")
+
+    data = sub.add_parser("data", help="datasets: card, download, collect").add_subparsers(
+        dest="data_verb", required=True
+    )
+    p = data.add_parser("card", help="dataset statistics (JSON) and cost-return scatter (PNG)")
+    p.add_argument("task")
+    p.add_argument("--path", default=None, help="explicit HDF5 file")
+    p.add_argument("--data", default="auto", help="auto | toy | dsrl | generated")
+    p.add_argument("--out", default=None, help="output folder (default: reports/datasets)")
+    p.add_argument("--cost-limit", type=float, default=None)
+    p.set_defaults(handler="benchmark.data.card:cli_card")
+
+    p = data.add_parser("download", help="fetch a DSRL file into DSRL's cache (opt-in)")
+    p.add_argument("task")
+    p.add_argument("--url", default=None, help="override the DSRL URL")
+    p.set_defaults(handler="benchmark.data.dsrl:cli_download")
+
+    p = data.add_parser("collect", help="collect a DSRL-format dataset with PPO-Lagrangian")
+    p.add_argument("task")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trajectories", type=int, default=None, help="target count after filtering")
+    p.add_argument("--num-envs", type=int, default=None)
+    p.set_defaults(handler="benchmark.data.collect:cli_collect")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module_name, func_name = args.handler.split(":")
+    try:
+        handler = getattr(importlib.import_module(module_name), func_name)
+        return int(handler(args) or 0)
+    except BenchmarkError as error:
+        message = " ".join(str(error).split())
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
