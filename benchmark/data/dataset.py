@@ -116,7 +116,7 @@ def _reverse_discounted_sum(values, starts, ends, gamma) -> np.ndarray:
 
 
 def from_arrays(task: str, arrays: dict[str, np.ndarray], source: str, path=None, attrs=None):
-    """Build a `Dataset` with DSRL's dtype conventions: float32 columns, bool flags, (N,) vectors."""
+    """Build a `Dataset` with DSRL's dtypes: float32 columns, bool flags, (N,) vectors."""
     missing = [k for k in KEYS if k not in arrays]
     if missing:
         raise DatasetFormatError(
