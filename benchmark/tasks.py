@@ -111,10 +111,10 @@ DSRL_TASKS: tuple[TaskSpec, ...] = (
 # `python -m benchmark.data.toy` recomputes them and tests/data/test_toy.py checks these values.
 TOY_TASKS: tuple[TaskSpec, ...] = (
     TaskSpec(name="ToyVelocity", env_id="ToyVelocity-v0", family="toy", obs_dim=3, act_dim=1,
-             horizon=100, reward_min=0.0, reward_max=1.0, max_cost=100.0,
+             horizon=100, reward_min=0.150, reward_max=182.899, max_cost=100.0,
              drcorl_cost_limit=10.0, osrl_cost_limits=(5.0, 10.0, 20.0)),
     TaskSpec(name="ToyPointGoal", env_id="ToyPointGoal-v0", family="toy", obs_dim=11, act_dim=2,
-             horizon=300, reward_min=0.0, reward_max=1.0, max_cost=300.0,
+             horizon=200, reward_min=0.140, reward_max=25.354, max_cost=150.0,
              drcorl_cost_limit=10.0, osrl_cost_limits=(5.0, 10.0, 20.0)),
 )
 # fmt: on

@@ -1,0 +1,179 @@
+"""Run records: the schema, atomic writes, validation on load, and records -> DataFrame.
+
+A record on disk always means a finished run: it is written to a temporary file in the same
+folder and `os.replace`d into place as the run's very last step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import RecordError
+
+SCHEMA_VERSION = 1
+
+# field -> type(s) it must have; nested dicts are checked by `_check_metrics` etc.
+TOP_LEVEL_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "schema_version": int,
+    "id": str,
+    "algorithm": str,
+    "task": str,
+    "cost_limit": (int, float),
+    "seed": int,
+    "profile": str,
+    "protocol": dict,
+    "config": dict,
+    "dataset": dict,
+    "code": dict,
+    "packages": dict,
+    "hardware": dict,
+    "timing": dict,
+    "metrics": dict,
+    "created": str,
+}
+METRIC_NAMES = ("normalised_reward", "normalised_cost", "return", "cost")
+PROTOCOL_FIELDS = ("name", "cost_normalisation", "eval_episodes", "online")
+DATASET_FIELDS = ("source", "sha256")
+
+
+def records_dir(results: Path, profile: str) -> Path:
+    return Path(results) / "runs" / profile
+
+
+def record_path(results: Path, profile: str, run_id: str) -> Path:
+    return records_dir(results, profile) / f"{run_id}.json"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` so that readers see either the old file or the complete new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_record(results: Path, record: dict) -> Path:
+    validate_record(record)
+    path = record_path(results, record["profile"], record["id"])
+    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True))
+    return path
+
+
+def _check_metrics(metrics: dict, where: str) -> None:
+    for name in METRIC_NAMES:
+        block = metrics.get(name)
+        if not isinstance(block, dict):
+            raise RecordError(f"{where}: metrics.{name} missing")
+        for key in ("mean", "std", "per_episode"):
+            if key not in block:
+                raise RecordError(f"{where}: metrics.{name}.{key} missing")
+        values = [block["mean"], block["std"], *block["per_episode"]]
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            raise RecordError(f"{where}: metrics.{name} holds a non-finite value")
+        if not block["per_episode"]:
+            raise RecordError(f"{where}: metrics.{name}.per_episode is empty")
+
+
+def validate_record(record: Any, where: str = "record") -> dict:
+    """Raise `RecordError` naming the first problem; return the record when valid."""
+    if not isinstance(record, dict):
+        raise RecordError(f"{where}: not a JSON object")
+    for field, kind in TOP_LEVEL_FIELDS.items():
+        if field not in record:
+            raise RecordError(f"{where}: missing field {field!r}")
+        if not isinstance(record[field], kind) or isinstance(record[field], bool):
+            raise RecordError(f"{where}: field {field!r} has type {type(record[field]).__name__}")
+    if record["schema_version"] != SCHEMA_VERSION:
+        raise RecordError(f"{where}: schema_version {record['schema_version']} != {SCHEMA_VERSION}")
+    for key in PROTOCOL_FIELDS:
+        if key not in record["protocol"]:
+            raise RecordError(f"{where}: protocol.{key} missing")
+    for key in DATASET_FIELDS:
+        if key not in record["dataset"]:
+            raise RecordError(f"{where}: dataset.{key} missing")
+    _check_metrics(record["metrics"], where)
+    return record
+
+
+@dataclass
+class LoadedRecords:
+    records: list[dict]
+    invalid: list[tuple[Path, str]]
+    """Files that failed to parse or validate, with the reason: reported, never used."""
+
+
+def read_records(results: Path, profile: str | None = None) -> LoadedRecords:
+    """All records of a profile (or of every profile), split into valid and invalid."""
+    root = Path(results) / "runs"
+    pattern = f"{profile}/*.json" if profile else "*/*.json"
+    valid, invalid = [], []
+    for path in sorted(root.glob(pattern)):
+        try:
+            record = json.loads(path.read_text())
+            valid.append(validate_record(record, where=str(path)))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            invalid.append((path, f"not valid JSON: {error}"))
+        except RecordError as error:
+            invalid.append((path, str(error)))
+    return LoadedRecords(valid, invalid)
+
+
+def load_record(path: Path) -> dict | None:
+    """The record at `path` if it exists and validates, else None."""
+    try:
+        return validate_record(json.loads(Path(path).read_text()), where=str(path))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecordError):
+        return None
+
+
+def records_frame(records: list[dict]):
+    """One row per record: identity columns plus the headline metrics."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        m = r["metrics"]
+        rows.append(
+            {
+                "id": r["id"],
+                "algorithm": r["algorithm"],
+                "task": r["task"],
+                "cost_limit": float(r["cost_limit"]),
+                "seed": r["seed"],
+                "profile": r["profile"],
+                "protocol": r["protocol"]["name"],
+                "cost_normalisation": r["protocol"]["cost_normalisation"],
+                "eval_episodes": r["protocol"]["eval_episodes"],
+                "online": r["protocol"]["online"],
+                "data_source": r["dataset"]["source"],
+                "dataset_sha256": r["dataset"]["sha256"],
+                "reward": m["normalised_reward"]["mean"],
+                "reward_std": m["normalised_reward"]["std"],
+                "cost": m["normalised_cost"]["mean"],
+                "cost_std": m["normalised_cost"]["std"],
+                "return": m["return"]["mean"],
+                "raw_cost": m["cost"]["mean"],
+                "seconds": r["timing"].get("total", float("nan")),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def load_records(results: Path, profile: str | None = None):
+    """Records of a profile as a DataFrame, plus the list of invalid files (path, reason)."""
+    loaded = read_records(results, profile)
+    return records_frame(loaded.records), loaded.invalid

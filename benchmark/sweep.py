@@ -1,0 +1,394 @@
+"""Sweeps: expand a profile into runs, skip finished ones, submit the rest through submitit.
+
+Local sweeps pack the runs into at most `max_parallel` submitit local jobs (one run per core,
+one torch thread each). Slurm sweeps submit job arrays, split below the cluster's
+MaxArraySize. Jobs run from a snapshot of the code taken at submission (so a requeued job runs
+what was submitted) and resume from their checkpoints when requeued. Datasets are loaded (and
+so validated) once here, before anything is submitted.
+
+`status` counts done / running / failed / queued / missing from files alone: records, each
+run's `status.json` heartbeat, and the submitit logs listed in `submissions.jsonl`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.paths import REPO_ROOT
+from benchmark.paths import results_dir as default_results_dir
+from benchmark.profiles import Profile, load_profile, parse_overrides
+from benchmark.results import atomic_write_text
+from benchmark.run import SNAPSHOT_INFO, RunPlan, RunSpec, execute, git_state, plan_run
+from benchmark.tasks import get_task
+
+SNAPSHOT_PACKAGES = ("benchmark", "algorithms", "baselines")
+LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # local runs are never killed for time
+HEARTBEAT_GRACE_S = 120.0
+
+
+def expand(profile: Profile, overrides: dict[str, Any], dataset_cache: dict) -> list[RunPlan]:
+    """Every run of the profile: algorithms x tasks x seeds x cost limits (one run per
+    (task, seed) for cost-conditioned algorithms)."""
+    from benchmark.registry import load
+
+    plans = []
+    for algorithm in profile.algorithms:
+        conditioned = load(algorithm).cost_conditioned
+        for task_name in profile.tasks:
+            limits = profile.limits_for(get_task(task_name))
+            for seed in profile.seeds:
+                per_run = [None] if conditioned else list(limits)
+                for limit in per_run:
+                    spec = RunSpec(
+                        algorithm=algorithm,
+                        task=task_name,
+                        seed=seed,
+                        cost_limit=limit,
+                        profile=profile.ref,
+                        overrides=overrides,
+                    )
+                    plans.append(plan_run(spec, dataset_cache))
+    return plans
+
+
+def _is_requeue(error: Exception) -> bool:
+    from submitit.core.utils import UncompletedJobError
+
+    return isinstance(error, UncompletedJobError)
+
+
+class SweepJob:
+    """What a submitit job runs: one or more runs in turn, each skipped if already done.
+
+    A failing run does not stop the others; the job fails at the end if any run failed.
+    On preemption or timeout submitit calls `checkpoint`, and the requeued job resumes every
+    run from its on-disk checkpoint.
+    """
+
+    def __init__(self, specs: list[RunSpec], results: str):
+        self.specs = specs
+        self.results = results
+
+    def __call__(self) -> list[str]:
+        failures, done = [], []
+        for spec in self.specs:
+            try:
+                records = execute(spec, Path(self.results))
+                done.extend(r["id"] for r in records)
+            except Exception as error:
+                if _is_requeue(error):  # submitit is requeueing this job: let it
+                    raise
+                # the rest go on; the run's status.json holds the details
+                failures.append(f"{spec.algorithm}/{spec.task}/seed{spec.seed}: {error}")
+        if failures:
+            raise RuntimeError(f"{len(failures)} run(s) failed: " + "; ".join(failures))
+        return done
+
+    def checkpoint(self, *args: Any, **kwargs: Any):
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+# ----------------------------------------------------------------------------- snapshot
+
+
+def _code_files(root: Path) -> list[Path]:
+    files = []
+    for package in SNAPSHOT_PACKAGES:
+        for path in sorted((root / package).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                files.append(path)
+    return files
+
+
+def snapshot_code(results: Path, root: Path = REPO_ROOT) -> Path:
+    """Copy the suite's packages into `<results>/snapshots/<content hash>/` (reused when the
+    code has not changed) and return that folder; jobs import from it."""
+    files = _code_files(root)
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    target = Path(results) / "snapshots" / digest.hexdigest()[:12]
+    if target.exists():
+        return target
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for path in files:
+        dest = tmp / path.relative_to(root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest)
+    # records made from the snapshot still name the commit it was taken from
+    atomic_write_text(tmp / SNAPSHOT_INFO, json.dumps({**git_state(root), "source": str(root)}))
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another sweep made the same snapshot first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+# ----------------------------------------------------------------------------- executors
+
+
+@dataclass
+class SlurmOptions:
+    partition: str | None = None
+    time_min: int = 60
+    gpus_per_node: int = 0
+    cpus_per_task: int = 1
+    mem_gb: float = 4.0
+    array_parallelism: int = 64
+    max_array_size: int = 1000
+    sbatch_extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_profile_and_args(cls, profile: Profile, args: Any) -> SlurmOptions:
+        values = dict(profile.slurm)
+        for key in (
+            "partition",
+            "time_min",
+            "gpus_per_node",
+            "cpus_per_task",
+            "mem_gb",
+            "array_parallelism",
+            "max_array_size",
+        ):
+            cli = getattr(args, key, None)
+            if cli is not None:
+                values[key] = cli
+        extra = dict(values.pop("sbatch_extra", None) or {})
+        for pair in getattr(args, "sbatch_extra", None) or []:
+            key, _, value = pair.partition("=")
+            if not key or not _:
+                raise ConfigError(f"--sbatch expects KEY=VALUE, got {pair!r}")
+            extra[key.strip().lstrip("-").replace("-", "_")] = value
+        options = cls(**values, sbatch_extra=extra)
+        if options.max_array_size < 1:
+            raise ConfigError("max_array_size must be at least 1")
+        return options
+
+    def executor_parameters(self) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "timeout_min": self.time_min,
+            "cpus_per_task": self.cpus_per_task,
+            "mem_gb": self.mem_gb,
+            "slurm_array_parallelism": self.array_parallelism,
+        }
+        if self.gpus_per_node:
+            params["gpus_per_node"] = self.gpus_per_node
+        if self.partition:
+            params["slurm_partition"] = self.partition
+        if self.sbatch_extra:
+            params["slurm_additional_parameters"] = dict(self.sbatch_extra)
+        return params
+
+
+def submitit_folder(results: Path, profile: str) -> Path:
+    return Path(results) / "submitit" / profile
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def submit_local(plans: list[RunPlan], results: Path, folder: Path, max_parallel: int) -> list:
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=folder / "%j", cluster="local")
+    executor.update_parameters(timeout_min=LOCAL_TIMEOUT_MIN)
+    workers = max(1, min(max_parallel, len(plans)))
+    packs: list[list[RunSpec]] = [[] for _ in range(workers)]
+    for i, plan in enumerate(plans):
+        packs[i % workers].append(plan.spec)
+    return [executor.submit(SweepJob(pack, str(results))) for pack in packs]
+
+
+def submit_slurm(plans: list[RunPlan], results: Path, folder: Path, options: SlurmOptions):
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=folder / "%A_%a", cluster="slurm")
+    executor.update_parameters(**options.executor_parameters())
+    jobs = []
+    for chunk in _chunks(plans, options.max_array_size):
+        with executor.batch():
+            for plan in chunk:
+                jobs.append(executor.submit(SweepJob([plan.spec], str(results))))
+    return jobs
+
+
+def _record_submission(folder: Path, executor: str, jobs: list, plans_per_job: list[list]):
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "submissions.jsonl", "a") as handle:
+        for job, plans in zip(jobs, plans_per_job):
+            entry = {
+                "time": time.time(),
+                "executor": executor,
+                "job_id": str(job.job_id),
+                "stdout": str(job.paths.stdout),
+                "stderr": str(job.paths.stderr),
+                "result": str(job.paths.result_pickle),
+                "train_ids": [p.train_id for p in plans],
+            }
+            handle.write(json.dumps(entry) + "\n")
+
+
+# ----------------------------------------------------------------------------- status
+
+
+@dataclass
+class RunStatus:
+    plan: RunPlan
+    state: str
+    """done, running, failed, queued or missing."""
+    detail: str = ""
+    log: str = ""
+
+
+def _latest_submissions(folder: Path) -> dict[str, dict]:
+    """train_id -> the latest submission entry that covers it."""
+    path = folder / "submissions.jsonl"
+    latest: dict[str, dict] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                entry = json.loads(line)
+                for train_id in entry["train_ids"]:
+                    latest[train_id] = entry
+    return latest
+
+
+def _job_outcome(entry: dict) -> tuple[str, str]:
+    """('failed', why) when the submitit files show the job ended badly, else ('', '')."""
+    stderr = Path(entry["stderr"])
+    if stderr.exists():
+        text = stderr.read_text(errors="replace")[-20000:]
+        for marker in ("CANCELLED", "DUE TO TIME LIMIT", "OUT OF MEMORY", "Traceback"):
+            if marker in text:
+                return "failed", f"job {entry['job_id']}: {marker.lower()}"
+    result = Path(entry["result"])
+    if result.exists():
+        import pickle
+
+        with contextlib.suppress(Exception):
+            outcome = pickle.loads(result.read_bytes())
+            if outcome[0] == "error":
+                return "failed", f"job {entry['job_id']} raised"
+    return "", ""
+
+
+def run_status(plan: RunPlan, results: Path, submissions: dict[str, dict]) -> RunStatus:
+    if plan.is_done(results):
+        return RunStatus(plan, "done")
+    work = plan.work_dir(results)
+    entry = submissions.get(plan.train_id)
+    job_log = entry["stderr"] if entry else ""
+    status_path = work / "status.json"
+    if status_path.exists():
+        with contextlib.suppress(json.JSONDecodeError):
+            status = json.loads(status_path.read_text())
+            if status["state"] == "failed":
+                return RunStatus(plan, "failed", status.get("error", ""), status.get("log", ""))
+            if status["state"] == "running":
+                failed, why = _job_outcome(entry) if entry else ("", "")
+                if failed and entry and entry["time"] <= status["updated"]:
+                    return RunStatus(plan, "failed", why, job_log or str(work / "run.log"))
+                return RunStatus(plan, "running", f"{status.get('stage', '')}", str(work))
+    if entry:
+        failed, why = _job_outcome(entry)
+        if failed:
+            return RunStatus(plan, "failed", why, job_log)
+        return RunStatus(plan, "queued", f"job {entry['job_id']}", job_log)
+    return RunStatus(plan, "missing")
+
+
+def profile_status(profile: Profile, results: Path, overrides: dict | None = None):
+    plans = expand(profile, overrides or {}, {})
+    submissions = _latest_submissions(submitit_folder(results, profile.name))
+    return [run_status(plan, results, submissions) for plan in plans]
+
+
+def _print_status(statuses: list[RunStatus]) -> dict[str, int]:
+    counts = {s: 0 for s in ("done", "running", "queued", "failed", "missing")}
+    for status in statuses:
+        counts[status.state] += 1
+    print("  ".join(f"{k}: {v}" for k, v in counts.items()) + f"  (of {len(statuses)} runs)")
+    for status in statuses:
+        if status.state == "failed":
+            print(f"  FAILED {status.plan.label()}: {status.detail}\n    log: {status.log}")
+    return counts
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def cli_status(args) -> int:
+    results = Path(args.results) if args.results else default_results_dir()
+    profile = load_profile(args.profile)
+    counts = _print_status(profile_status(profile, results))
+    return 1 if counts["failed"] else 0
+
+
+def _describe(plans: list[RunPlan], todo: list[RunPlan]) -> None:
+    print(f"{len(plans)} runs in the profile, {len(plans) - len(todo)} done, {len(todo)} to run")
+    for plan in todo:
+        print(f"  {plan.train_id}  {plan.label()}")
+
+
+def cli_sweep(args) -> int:
+    results = (Path(args.results) if args.results else default_results_dir()).resolve()
+    profile = load_profile(args.profile)
+    overrides = parse_overrides(args.overrides)
+    plans = expand(profile, overrides, {})
+    todo = [p for p in plans if not p.is_done(results)]
+    _describe(plans, todo)
+    folder = submitit_folder(results, profile.name)
+    if args.executor == "slurm":
+        options = SlurmOptions.from_profile_and_args(profile, args)
+        print(
+            f"slurm: {json.dumps(options.executor_parameters())}, "
+            f"max array size {options.max_array_size}"
+        )
+    if args.dry_run or not todo:
+        return 0
+    snapshot = snapshot_code(results)
+    print(f"code snapshot: {snapshot}")
+    with contextlib.chdir(snapshot):  # jobs start in, and import from, the snapshot
+        if args.executor == "local":
+            max_parallel = args.max_parallel or profile.local.get("max_parallel") or os.cpu_count()
+            jobs = submit_local(todo, results, folder, int(max_parallel or 1))
+            per_job = [todo[i :: len(jobs)] for i in range(len(jobs))]
+        else:
+            jobs = submit_slurm(todo, results, folder, options)
+            per_job = [[p] for p in todo]
+    _record_submission(folder, args.executor, jobs, per_job)
+    print(f"submitted {len(todo)} runs as {len(jobs)} {args.executor} job(s); logs under {folder}")
+    if not args.wait:
+        print(f"follow with: python -m benchmark status --profile {args.profile}")
+        return 0
+    return _wait(jobs, profile, results)
+
+
+def _wait(jobs: list, profile: Profile, results: Path) -> int:
+    from tqdm.auto import tqdm
+
+    failed = 0
+    for job in tqdm(jobs, desc="jobs", unit="job"):
+        try:
+            job.result()
+        except Exception as error:  # reported below with its log path
+            failed += 1
+            print(f"job {job.job_id} failed: {str(error).splitlines()[-1][:300]}")
+    counts = _print_status(profile_status(profile, results))
+    if failed or counts["failed"]:
+        raise BenchmarkError(f"{counts['failed']} run(s) failed; see the logs listed above")
+    return 0

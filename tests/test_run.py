@@ -1,0 +1,182 @@
+"""The runner: records, identity, determinism, checkpoint/resume, failures, artifacts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmark import run as run_mod
+from benchmark.errors import ConfigError
+from benchmark.results import load_record, read_records
+from benchmark.run import RunSpec, execute, plan_run
+
+ALGO = "bc_safe"
+
+
+def spec(**changes) -> RunSpec:
+    base = {
+        "algorithm": ALGO,
+        "task": "ToyVelocity",
+        "seed": 0,
+        "cost_limit": 10.0,
+        "profile": "smoke",
+        "overrides": {"steps": 60},
+    }
+    base.update(changes)
+    return RunSpec(**base)
+
+
+def test_run_writes_one_valid_record(results_dir):
+    [record] = execute(spec(), results_dir)
+    path = results_dir / "runs" / "smoke" / f"{record['id']}.json"
+    assert load_record(path) == record
+    assert record["algorithm"] == ALGO and record["cost_limit"] == 10.0
+    assert record["dataset"]["source"] == "toy" and len(record["dataset"]["sha256"]) == 64
+    assert record["protocol"] == {
+        "name": "honest",
+        "cost_normalisation": "C/kappa",
+        "eval_episodes": 4,
+        "online": False,
+        "final_iterate": True,
+    }
+    assert len(record["metrics"]["normalised_cost"]["per_episode"]) == 4
+    assert record["timing"]["resumed_from"] is None
+    assert record["config"]["steps"] == 60
+    log = (results_dir / "work" / "smoke" / record["train_id"] / "train_log.csv").read_text()
+    assert log.startswith("stage,step,seconds,metric,value")
+
+
+def test_identity_covers_meaning_only():
+    a, b = plan_run(spec()), plan_run(spec(device="cpu"))
+    assert a.record_ids == b.record_ids, "the device is recorded, not hashed"
+    assert plan_run(spec(seed=1)).record_ids != a.record_ids
+    assert plan_run(spec(cost_limit=20.0)).record_ids != a.record_ids
+    assert plan_run(spec(overrides={"steps": 61})).record_ids != a.record_ids
+
+
+def test_same_run_twice_gives_identical_metrics(tmp_path):
+    [first] = execute(spec(), tmp_path / "a")
+    [second] = execute(spec(), tmp_path / "b")
+    assert first["metrics"] == second["metrics"]
+    assert first["id"] == second["id"]
+
+
+def test_finished_run_is_not_repeated(results_dir, monkeypatch):
+    [record] = execute(spec(), results_dir)
+    monkeypatch.setattr(run_mod, "execute_plan", lambda *a, **k: pytest.fail("ran again"))
+    assert execute(spec(), results_dir) == [record]
+
+
+class Interrupt(BaseException):
+    pass
+
+
+def test_resume_continues_from_checkpoint_and_matches_uninterrupted_run(tmp_path, monkeypatch):
+    [reference] = execute(spec(), tmp_path / "reference")
+    calls = {"n": 0}
+    original = run_mod._to_torch
+
+    def interrupt_after_45_steps(batch, device):
+        calls["n"] += 1
+        if calls["n"] > 45:
+            raise Interrupt
+        return original(batch, device)
+
+    monkeypatch.setattr(run_mod, "_to_torch", interrupt_after_45_steps)
+    with pytest.raises(Interrupt):
+        execute(spec(), tmp_path / "resumed")
+    assert read_records(tmp_path / "resumed").records == [], "no record from a broken run"
+    monkeypatch.setattr(run_mod, "_to_torch", original)
+    [resumed] = execute(spec(), tmp_path / "resumed")
+    assert resumed["timing"]["resumed_from"] == {
+        "stage": "train",
+        "step": 40,
+    }  # checkpoint_every 20
+    assert resumed["metrics"] == reference["metrics"]
+
+
+def test_run_that_raises_leaves_no_record_and_a_failed_status(results_dir):
+    with pytest.raises(ValueError):
+        execute(spec(overrides={"steps": 60, "actor_lr": -1.0}), results_dir)
+    assert read_records(results_dir).records == []
+    [work] = list((results_dir / "work" / "smoke").iterdir())
+    status = json.loads((work / "status.json").read_text())
+    assert status["state"] == "failed" and "learning rate" in status["error"]
+    assert Path(status["log"]).exists() and "Traceback" in Path(status["log"]).read_text()
+
+
+def test_bad_input_is_a_config_error(results_dir):
+    with pytest.raises(ConfigError, match="unknown config key 'stepz'"):
+        execute(spec(overrides={"stepz": 1}), results_dir)
+    with pytest.raises(ConfigError, match="positive"):
+        execute(spec(cost_limit=-1.0), results_dir)
+    with pytest.raises(ConfigError, match="seed"):
+        execute(spec(seed=10**7), results_dir)
+
+
+def test_cost_conditioned_algorithm_trains_once_and_writes_one_record_per_limit(results_dir):
+    records = execute(
+        RunSpec(
+            algorithm="caps", task="ToyVelocity", profile="smoke", cost_limit=None, overrides={}
+        ),
+        results_dir,
+    )
+    assert len(records) == 1  # smoke: one limit
+    profile = results_dir.parent / "three_limits.yaml"
+    profile.write_text(
+        "name: three\ntasks: [ToyVelocity]\nalgorithms: [caps]\n"
+        "cost_limits: [5, 10, 20]\neval_episodes: 2\nnum_eval_envs: 2\n"
+        "config_profile: smoke\n"
+    )
+    records = execute(
+        RunSpec(algorithm="caps", task="ToyVelocity", profile=str(profile)), results_dir
+    )
+    assert sorted(r["cost_limit"] for r in records) == [5.0, 10.0, 20.0]
+    assert len({r["train_id"] for r in records}) == 1 and len({r["id"] for r in records}) == 3
+    assert len(list((results_dir / "work" / "three").iterdir())) == 1
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_a_rerun_resumes(results_dir):
+    command = [
+        sys.executable,
+        "-m",
+        "benchmark",
+        "run",
+        "--algorithm",
+        ALGO,
+        "--task",
+        "ToyVelocity",
+        "--profile",
+        "smoke",
+        "--cost-limit",
+        "10",
+        "--set",
+        "steps=200000",
+        "--results",
+        str(results_dir),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    work_root = results_dir / "work" / "smoke"
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(work_root.glob("*/checkpoint.pt")):
+        time.sleep(0.2)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    [work] = list(work_root.iterdir())
+    assert "checkpoint written" in (work / "run.log").read_text()
+    assert read_records(results_dir).records == []
+    plan = run_mod.plan_run(spec(overrides={"steps": 200000}))
+    import torch
+
+    state = torch.load(work / "checkpoint.pt", weights_only=False)
+    assert state["progress"]["step"] > 0 and plan.train_id == work.name

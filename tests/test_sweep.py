@@ -1,0 +1,238 @@
+"""Sweeps through submitit's local executor: skipping, kill/restart, failures, requeue."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.profiles import load_profile
+from benchmark.results import read_records
+from benchmark.sweep import SlurmOptions, SweepJob, profile_status, snapshot_code
+
+
+def write_profile(folder: Path, name: str, body: str) -> str:
+    path = folder / f"{name}.yaml"
+    path.write_text(
+        f"name: {name}\nconfig_profile: smoke\ntasks: [ToyVelocity]\n"
+        f"eval_episodes: 2\nnum_eval_envs: 2\n{body}"
+    )
+    return str(path)
+
+
+def sweep(profile: str, results: Path, *extra: str) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        "-m",
+        "benchmark",
+        "sweep",
+        "--profile",
+        profile,
+        "--executor",
+        "local",
+        "--results",
+        str(results),
+        *extra,
+    ]
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
+def test_dry_run_prints_the_plan_and_submits_nothing(tmp_path, capsys):
+    profile = write_profile(
+        tmp_path, "plan", "algorithms: [bc_safe, caps]\nseeds: [0, 1]\ncost_limits: [10, 20]\n"
+    )
+    assert main(["sweep", "--profile", profile, "--dry-run", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    # bc_safe: 2 seeds x 2 limits; caps (cost-conditioned): one run per seed
+    assert "6 runs in the profile, 0 done, 6 to run" in out
+    assert not (tmp_path / "submitit").exists()
+
+
+@pytest.mark.slow
+def test_sweep_killed_with_sigkill_finishes_every_run_exactly_once(tmp_path):
+    profile = write_profile(
+        tmp_path,
+        "kill",
+        "algorithms: [bc_safe]\nseeds: [0, 1, 2]\n"
+        "checkpoint_every: 100\nalgorithm_config:\n"
+        "  bc_safe: {steps: 1500, batch_size: 64}\n",
+    )
+    results = tmp_path / "results"
+    command = [
+        sys.executable,
+        "-m",
+        "benchmark",
+        "sweep",
+        "--profile",
+        profile,
+        "--executor",
+        "local",
+        "--wait",
+        "--max-parallel",
+        "2",
+        "--results",
+        str(results),
+    ]
+    process = subprocess.Popen(
+        command,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    deadline = time.time() + 120
+    checkpoints: list[Path] = []
+    while time.time() < deadline and not checkpoints:
+        checkpoints = list((results / "work").glob("kill/*/checkpoint.pt"))
+        time.sleep(0.2)
+    assert checkpoints, "a run checkpointed before the kill"
+    time.sleep(1.0)
+    os.killpg(process.pid, signal.SIGKILL)  # the sweep and every job it started
+    process.wait()
+    before = {r["id"] for r in read_records(results, "kill").records}
+    assert len(before) < 3, "killed mid-sweep"
+
+    done = sweep(profile, results, "--wait")
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = read_records(results, "kill")
+    assert records.invalid == []
+    assert len(records.records) == 3 and len({r["id"] for r in records.records}) == 3
+    resumed = [r for r in records.records if r["timing"]["resumed_from"]]
+    assert resumed and all(r["timing"]["resumed_from"]["step"] > 0 for r in resumed)
+    assert "3 runs in the profile, 3 done, 0 to run" in sweep(profile, results).stdout
+
+
+@pytest.mark.slow
+def test_failed_run_is_reported_with_its_log_and_the_rest_go_on(tmp_path):
+    profile = write_profile(
+        tmp_path,
+        "fail",
+        "algorithms: [bc_safe, coptidice]\nalgorithm_config:\n  bc_safe: {actor_lr: -1.0}\n",
+    )
+    results = tmp_path / "results"
+    first = sweep(profile, results, "--wait", "--max-parallel", "1")
+    assert first.returncode == 2 and "1 run(s) failed" in first.stderr
+    assert [r["algorithm"] for r in read_records(results, "fail").records] == ["coptidice"]
+    status = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmark",
+            "status",
+            "--profile",
+            profile,
+            "--results",
+            str(results),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert status.returncode == 1
+    assert "done: 1" in status.stdout and "failed: 1" in status.stdout
+    log_line = next(line for line in status.stdout.splitlines() if "log:" in line)
+    assert Path(log_line.split("log:")[1].strip()).exists()
+    again = sweep(profile, results, "--dry-run")
+    assert "2 runs in the profile, 1 done, 1 to run" in again.stdout
+
+
+@pytest.mark.slow
+def test_local_timeout_requeues_a_checkpointing_run_which_completes(tmp_path):
+    import submitit
+
+    from benchmark.run import RunSpec
+
+    results = tmp_path / "results"
+    profile = write_profile(
+        tmp_path,
+        "requeue",
+        "algorithms: [bc_safe]\ncheckpoint_every: 100\n"
+        "algorithm_config:\n  bc_safe: {steps: 10000, batch_size: 256}\n",
+    )
+    # a 30 s limit whose warning signal comes 15 s before it: an attempt is signalled after
+    # ~15 s, checkpoints at the next step and is requeued until the run is done (the run needs
+    # ~20 s of training on an idle 2-core machine; the retries cover a loaded one)
+    executor = submitit.LocalExecutor(folder=tmp_path / "submitit", max_num_timeout=20)
+    executor.update_parameters(timeout_min=0.5, signal_delay_s=15)
+    run = RunSpec(algorithm="bc_safe", task="ToyVelocity", cost_limit=10.0, profile=profile)
+    job = executor.submit(SweepJob([run], str(results)))
+    [record_id] = job.result()
+    [record] = read_records(results, "requeue").records
+    assert record["id"] == record_id
+    assert record["timing"]["resumed_from"]["step"] > 0
+    log = next((results / "work" / "requeue").iterdir()) / "run.log"
+    assert "checkpoint written, handing over" in log.read_text()
+
+
+def test_status_counts_from_files(tmp_path):
+    from benchmark.run import RunSpec, execute
+
+    profile_path = write_profile(
+        tmp_path,
+        "count",
+        "algorithms: [bc_safe]\nseeds: [0, 1, 2]\nalgorithm_config:\n  bc_safe: {steps: 20}\n",
+    )
+    results = tmp_path / "results"
+    execute(
+        RunSpec(
+            algorithm="bc_safe", task="ToyVelocity", seed=0, cost_limit=10.0, profile=profile_path
+        ),
+        results,
+    )
+    with pytest.raises(ValueError):
+        execute(
+            RunSpec(
+                algorithm="bc_safe",
+                task="ToyVelocity",
+                seed=1,
+                cost_limit=10.0,
+                profile=profile_path,
+                overrides={"actor_lr": -1.0},
+            ),
+            results,
+        )
+    states = sorted(s.state for s in profile_status(load_profile(profile_path), results))
+    # seed 1's failed run had another config (another id): it does not belong to the profile
+    assert states == ["done", "missing", "missing"]
+
+
+def test_snapshot_is_content_addressed_and_records_the_commit(tmp_path):
+    first = snapshot_code(tmp_path)
+    assert snapshot_code(tmp_path) == first
+    assert (first / "benchmark" / "run.py").exists()
+    assert (first / "benchmark" / "configs" / "profiles" / "smoke.yaml").exists()
+    info = json.loads((first / "SNAPSHOT.json").read_text())
+    assert {"git_commit", "dirty", "source"} <= set(info)
+
+
+def test_slurm_options_merge_profile_and_command_line():
+    profile = load_profile("paper")
+    args = Namespace(
+        partition="gpu",
+        time_min=None,
+        gpus_per_node=None,
+        cpus_per_task=8,
+        mem_gb=None,
+        array_parallelism=16,
+        max_array_size=None,
+        sbatch_extra=["qos=high", "--constraint=a100"],
+    )
+    options = SlurmOptions.from_profile_and_args(profile, args)
+    params = options.executor_parameters()
+    assert params["slurm_partition"] == "gpu" and params["cpus_per_task"] == 8
+    assert params["gpus_per_node"] == 1 and params["timeout_min"] == 2880
+    assert params["slurm_array_parallelism"] == 16
+    assert params["slurm_additional_parameters"] == {"qos": "high", "constraint": "a100"}
