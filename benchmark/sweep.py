@@ -201,16 +201,26 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def submit_local(plans: list[RunPlan], results: Path, folder: Path, max_parallel: int) -> list:
+def submit_local(plans: list[RunPlan], results: Path, folder: Path, max_parallel: int):
     import submitit
 
     executor = submitit.AutoExecutor(folder=folder / "%j", cluster="local")
     executor.update_parameters(timeout_min=LOCAL_TIMEOUT_MIN)
-    workers = max(1, min(max_parallel, len(plans)))
-    packs: list[list[RunSpec]] = [[] for _ in range(workers)]
-    for i, plan in enumerate(plans):
-        packs[i % workers].append(plan.spec)
-    return [executor.submit(SweepJob(pack, str(results))) for pack in packs]
+    packs = pack_runs(plans, max_parallel)
+    jobs = [executor.submit(SweepJob([p.spec for p in pack], str(results))) for pack in packs]
+    return jobs, packs
+
+
+def pack_runs(plans: list[RunPlan], workers: int) -> list[list[RunPlan]]:
+    """Split runs over `workers` sequential packs. Runs of one (algorithm, task, seed) stay in
+    one pack, in order, so the first trains the stages they share and the others reuse them."""
+    groups: dict[tuple, list[RunPlan]] = {}
+    for plan in plans:
+        groups.setdefault((plan.entry.name, plan.task.name, plan.spec.seed), []).append(plan)
+    packs: list[list[RunPlan]] = [[] for _ in range(max(1, min(workers, len(groups))))]
+    for group in sorted(groups.values(), key=len, reverse=True):
+        min(packs, key=len).extend(group)
+    return [pack for pack in packs if pack]
 
 
 def submit_slurm(plans: list[RunPlan], results: Path, folder: Path, options: SlurmOptions):
@@ -365,8 +375,7 @@ def cli_sweep(args) -> int:
     with contextlib.chdir(snapshot):  # jobs start in, and import from, the snapshot
         if args.executor == "local":
             max_parallel = args.max_parallel or profile.local.get("max_parallel") or os.cpu_count()
-            jobs = submit_local(todo, results, folder, int(max_parallel or 1))
-            per_job = [todo[i :: len(jobs)] for i in range(len(jobs))]
+            jobs, per_job = submit_local(todo, results, folder, int(max_parallel or 1))
         else:
             jobs = submit_slurm(todo, results, folder, options)
             per_job = [[p] for p in todo]

@@ -236,3 +236,18 @@ def test_slurm_options_merge_profile_and_command_line():
     assert params["gpus_per_node"] == 1 and params["timeout_min"] == 2880
     assert params["slurm_array_parallelism"] == 16
     assert params["slurm_additional_parameters"] == {"qos": "high", "constraint": "a100"}
+
+
+def test_runs_sharing_stages_are_packed_together(tmp_path):
+    from benchmark.sweep import expand, pack_runs
+
+    profile = write_profile(
+        tmp_path, "pack", "algorithms: [bc_safe]\nseeds: [0, 1, 2]\ncost_limits: [10, 20]\n"
+    )
+    plans = expand(load_profile(profile), {}, {})
+    packs = pack_runs(plans, 2)
+    assert sorted(len(p) for p in packs) == [2, 4] and sum(map(len, packs)) == 6
+    for pack in packs:
+        seeds = [p.spec.seed for p in pack]
+        assert seeds == sorted(seeds), "a seed's runs are contiguous"
+    assert len(pack_runs(plans, 16)) == 3
