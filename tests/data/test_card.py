@@ -1,0 +1,221 @@
+"""benchmark.data.card: dataset statistics, the datasets.md 4.1 verdict, the scatter and CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmark.cli import main
+from benchmark.data import card as card_module
+from benchmark.data.card import dataset_card, grid_occupancy, scatter_png
+from benchmark.data.dataset import from_arrays
+from benchmark.data.dsrl import write_dataset
+from benchmark.tasks import get_task
+
+TASK = get_task("CarRun")  # R in [204.3, 574.7], max cost 40, horizon 200
+LENGTH = 40
+
+
+def trajectories(returns, costs, terminal=None, task=TASK):
+    """A dataset whose trajectories have exactly these returns and (integer) costs.
+
+    The whole return sits on the first step and the cost is one per step for the first C steps,
+    so the sums are exact in float32.
+    """
+    n = len(returns)
+    terminal = np.zeros(n, dtype=bool) if terminal is None else np.asarray(terminal)
+    rows = n * LENGTH
+    rewards = np.zeros(rows, dtype=np.float32)
+    step_costs = np.zeros(rows, dtype=np.float32)
+    terminals = np.zeros(rows, dtype=bool)
+    timeouts = np.zeros(rows, dtype=bool)
+    for i, (ret, cost) in enumerate(zip(returns, costs)):
+        start = i * LENGTH
+        rewards[start] = ret
+        step_costs[start : start + int(cost)] = 1.0
+        (terminals if terminal[i] else timeouts)[start + LENGTH - 1] = True
+    rng = np.random.default_rng(0)
+    states = rng.normal(size=(rows + 1, task.obs_dim)).astype(np.float32)
+    arrays = {
+        "observations": states[:-1],
+        "next_observations": states[1:].copy(),  # not a view: tests edit it
+        "actions": np.zeros((rows, task.act_dim), dtype=np.float32),
+        "rewards": rewards,
+        "costs": step_costs,
+        "terminals": terminals,
+        "timeouts": timeouts,
+    }
+    return from_arrays(task.name, arrays, source="generated")
+
+
+def meaningful_dataset():
+    """100 trajectories at kappa=10: 30% safe, 40% above 2 kappa, best safe return 550."""
+    costs = [0] * 20 + [5] * 10 + [15] * 30 + [30] * 40
+    returns = list(np.linspace(250, 550, 30)) + [560.0] * 30 + [570.0] * 40
+    terminal = [i % 10 == 0 for i in range(100)]
+    return trajectories(np.round(returns), costs, terminal)
+
+
+def test_card_statistics():
+    dataset = meaningful_dataset()
+    card = dataset_card(dataset, TASK, cost_limit=10)
+    assert card["n_trajectories"] == 100 and card["n_transitions"] == 100 * LENGTH
+    assert card["dsrl_trajectories"] == 651
+    assert card["fraction_cost_zero"] == pytest.approx(0.2)
+    assert card["fraction_safe"] == pytest.approx(0.3)
+    assert card["n_safe"] == 30
+    assert card["fraction_cost_le_2kappa"] == pytest.approx(0.6)
+    assert card["fraction_cost_le"] == {"10": 0.3, "20": 0.6, "40": 1.0, "80": 1.0}
+    assert card["best_safe_return"] == 550.0
+    expected = (550.0 - TASK.reward_min) / (TASK.reward_max - TASK.reward_min)
+    assert card["best_safe_return_normalised"] == pytest.approx(expected)
+    assert card["return"]["min"] == 250.0 and card["return"]["max"] == 570.0
+    assert card["cost"] == {"min": 0.0, "mean": pytest.approx(17.0), "max": 30.0}
+    assert card["termination_rate"] == pytest.approx(0.1)
+    assert card["mean_step_cost"] == pytest.approx(17.0 / LENGTH)
+    assert card["max_step_cost"] == 1.0
+    assert card["episode_length"]["min"] == card["episode_length"]["max"] == LENGTH
+    assert card["spearman_rho"] > 0.8  # returns rise with cost here
+    assert card["next_obs_mismatch_rows"] == 0
+    assert card["sha256"] == dataset.sha256 and card["source"] == "generated"
+    json.dumps(card, allow_nan=False)  # strictly JSON-able
+
+
+def test_verdict_pass_and_each_failure():
+    assert dataset_card(meaningful_dataset(), TASK, 10)["verdict"]["meaningful"]
+
+    # too few safe: 10 of 100; too few unsafe above 2 kappa; low best safe return
+    few_safe = trajectories([500.0] * 10 + [560.0] * 90, [0] * 10 + [30] * 90)
+    crit = dataset_card(few_safe, TASK, 10)["verdict"]["criteria"]
+    assert not crit["safe_fraction"]["pass"] and not crit["safe_trajectories"]["pass"]
+    assert crit["unsafe_fraction"]["pass"] and crit["best_safe_return"]["pass"]
+
+    no_unsafe = trajectories([500.0] * 40 + [560.0] * 60, [0] * 40 + [15] * 60)
+    crit = dataset_card(no_unsafe, TASK, 10)["verdict"]["criteria"]
+    assert crit["safe_fraction"]["pass"] and not crit["unsafe_fraction"]["pass"]
+
+    weak_safe = trajectories([300.0] * 40 + [560.0] * 60, [0] * 40 + [30] * 60)
+    card = dataset_card(weak_safe, TASK, 10)
+    assert not card["verdict"]["criteria"]["best_safe_return"]["pass"]
+    assert not card["verdict"]["meaningful"]
+
+    none_safe = trajectories([560.0] * 5, [30] * 5)
+    card = dataset_card(none_safe, TASK, 10)
+    assert card["best_safe_return"] is None and card["n_safe"] == 0
+    assert card["verdict"]["criteria"]["best_safe_return"]["pass"] is False
+
+
+def test_cost_limit_defaults_to_the_drcorl_one():
+    card = dataset_card(meaningful_dataset(), TASK)
+    assert card["cost_limit"] == TASK.drcorl_cost_limit == 30.0
+    assert card["fraction_safe"] == pytest.approx(1.0)
+
+
+def test_grid_occupancy_over_the_reference_box():
+    returns = np.array([TASK.reward_min, TASK.reward_max, 400.0, 400.0, 1000.0])
+    costs = np.array([0.0, TASK.max_cost, 19.9, 19.9, 100.0])
+    grid = grid_occupancy(returns, costs, TASK)
+    counts = np.array(grid["counts"])
+    assert counts.sum() == 5
+    assert counts[0, 0] == 1  # (R_min, 0)
+    assert counts[9, 9] == 2  # (R_max, max cost) and the outlier clipped into the corner
+    r_bin = int((400.0 - TASK.reward_min) / (TASK.reward_max - TASK.reward_min) * 10)
+    assert counts[r_bin, 4] == 2
+    assert grid["occupied_cells"] == 3 and grid["outside_box"] == 1
+
+
+def test_spearman_matches_scipy():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    costs = rng.integers(0, 12, size=300).astype(float)  # many ties, as episode costs have
+    returns = np.round(costs * 3 + rng.normal(scale=8, size=300))
+    expected = spearmanr(costs, returns).statistic
+    assert card_module._spearman(costs, returns) == pytest.approx(expected, abs=1e-12)
+
+
+def test_constant_columns_give_no_spearman():
+    card = dataset_card(trajectories([500.0] * 5, [3] * 5), TASK, 10)
+    assert card["spearman_rho"] is None
+
+
+def test_next_obs_mismatch_is_counted():
+    dataset = meaningful_dataset()
+    dataset.next_observations[3] += 1.0  # inside trajectory 0
+    dataset.next_observations[LENGTH - 1] += 1.0  # a trajectory's last row: not checked
+    assert dataset_card(dataset, TASK, 10)["next_obs_mismatch_rows"] == 1
+
+
+def test_scatter_png(tmp_path):
+    path = scatter_png(meaningful_dataset(), TASK, 10, tmp_path / "sub" / "cr.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in path.parent.iterdir()] == ["cr.png"]
+
+
+def test_format_card_is_readable():
+    text = card_module.format_card(dataset_card(meaningful_dataset(), TASK, 10))
+    assert "CarRun" in text and "best safe return" in text and "[pass] safe_fraction" in text
+    assert "verdict (datasets.md 4.1): meaningful" in text
+
+
+def test_cli_card_writes_json_and_png(tmp_path, capsys):
+    data_file = write_dataset(meaningful_dataset(), tmp_path / "carrun-generated.hdf5")
+    out = tmp_path / "cards"
+    code = main(
+        [
+            "data",
+            "card",
+            "CarRun",
+            "--path",
+            str(data_file),
+            "--out",
+            str(out),
+            "--cost-limit",
+            "10",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "dataset card: CarRun (source path, cost limit 10)" in printed
+    card = json.loads((out / "CarRun-path.json").read_text())
+    assert card["n_trajectories"] == 100 and card["verdict"]["meaningful"]
+    assert (out / "CarRun-path.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in out.iterdir()) == ["CarRun-path.json", "CarRun-path.png"]
+
+
+def test_cli_card_default_out_is_reports_datasets(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BENCHMARK_REPORTS_DIR", str(tmp_path / "reports"))
+    data_file = write_dataset(meaningful_dataset(), tmp_path / "carrun-generated.hdf5")
+    assert main(["data", "card", "CarRun", "--path", str(data_file)]) == 0
+    assert (tmp_path / "reports" / "datasets" / "CarRun-path.json").is_file()
+
+
+def test_cli_card_toy_task(tmp_path, capsys):
+    pytest.importorskip("benchmark.data.toy")
+    assert main(["data", "card", "ToyVelocity", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "ToyVelocity-toy.png").is_file()
+    assert "ToyVelocity" in capsys.readouterr().out
+
+
+def test_cli_card_bad_task_exits_2_with_one_line(capsys):
+    assert main(["data", "card", "NoSuchTask"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: unknown task 'NoSuchTask'")
+
+
+def test_cli_card_missing_dsrl_file_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DSRL_DATASET_DIR", str(tmp_path / "empty"))
+    assert main(["data", "card", "CarGoal1", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "looked for" in err[0] and "data download CarGoal1" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_card_bad_file_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.hdf5"
+    bad.write_bytes(b"garbage")
+    assert main(["data", "card", "CarRun", "--path", str(bad), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "corrupt or truncated" in err[0]
