@@ -1,0 +1,38 @@
+"""The published DRCORL numbers (`results/published/`, provenance in its PROVENANCE.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.paths import REPO_ROOT
+
+PUBLISHED_DIR = REPO_ROOT / "results" / "published"
+SOURCE = "DRCORL poster (NeurIPS 2025)"
+
+
+def _read(name: str, folder: Path | None) -> pd.DataFrame:
+    frame = pd.read_csv((folder or PUBLISHED_DIR) / name, keep_default_na=False)
+    if "doubtful" in frame:
+        frame["doubtful"] = frame["doubtful"].astype(str).str.lower() == "true"
+    return frame
+
+
+def published_table(folder: Path | None = None) -> pd.DataFrame:
+    """9 methods x 11 tasks: task, algorithm, reward, cost, doubtful, doubtful_reason, ..."""
+    return _read("drcorl_table.csv", folder)
+
+
+def published_cost_limits(folder: Path | None = None) -> pd.DataFrame:
+    """Poster panel (b): task, algorithm, cost_limit, reward, cost, doubtful, ..."""
+    frame = _read("drcorl_cost_limits.csv", folder)
+    frame["cost_limit"] = frame["cost_limit"].astype(float)
+    return frame
+
+
+def published_inference(folder: Path | None = None) -> pd.DataFrame:
+    """Poster panel (a): method_published, algorithm, seconds_per_1k_actions, score, safe."""
+    frame = _read("drcorl_inference_time.csv", folder)
+    frame["safe"] = frame["safe"].astype(str).str.lower() == "true"
+    return frame

@@ -1,0 +1,199 @@
+"""Golden tests of `table` on the fixed synthetic records of report_fixtures.GOLDEN."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.report.table import (
+    aggregate,
+    escape_latex,
+    fmt_mean_std,
+    fmt_number,
+    make_table,
+    write_table,
+)
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+
+
+def _md_row(markdown: str, label: str, nth: int = 0) -> list[str]:
+    rows = [line for line in markdown.splitlines() if line.startswith(f"| {label} |")]
+    return [c.strip() for c in rows[nth].strip("|").split("|")]
+
+
+def test_plus_minus_formatting():
+    assert fmt_mean_std(0.714, 0.0549) == "0.71 ± 0.05"
+    assert fmt_mean_std(0.714, float("nan")) == "0.71"  # one seed: no spread to show
+    assert fmt_mean_std(-0.333, 0.1, latex=True) == r"$-$0.33\,$\pm$\,0.10"
+    assert fmt_number(-0.001) == "0.00"
+    assert escape_latex("a_b 50% C/κ ≤ 1") == r"a\_b 50\% C/$\kappa$ $\le$ 1"
+
+
+def test_markdown_matches_the_golden_file(golden_results):
+    markdown = make_table(golden_results, "golden", reps=500).markdown
+    path = GOLDEN_DIR / "table.md"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(markdown)
+    assert markdown == path.read_text()
+
+
+def test_best_safe_reward_is_bold_and_unsafe_cells_grey(golden_results):
+    report = make_table(golden_results, "golden", reps=200)
+    md, tex = report.markdown, report.latex
+    # CarGoal1: BC-Safe safe but lower, CPQ unsafe (higher reward does not win), DRCORL best safe
+    assert _md_row(md, "CarGoal1")[1:] == [
+        "0.42 ± 0.02", "0.60 ± 0.10",
+        "_0.90 ± 0.10_", "_2.00 ± 0.50_",
+        "**0.75 ± 0.05**", "**0.30 ± 0.10**",
+    ]  # fmt: skip
+    assert r"\color{gray} 0.90\,$\pm$\,0.10" in tex
+    assert r"\textbf{0.75\,$\pm$\,0.05}" in tex
+    assert r"\textbf{0.42" not in tex and r"\color{gray} 0.42" not in tex
+    # HalfCheetahVelocity: BC-Safe unsafe; CPQ and DRCORL tie at the printed 0.65: both bold
+    cheetah = _md_row(md, "HalfCheetahVelocity")
+    assert (
+        cheetah[1].startswith("_") and cheetah[3].startswith("**") and cheetah[5].startswith("**")
+    )
+    # ToyVelocity: everything unsafe, so nothing is bold; CPQ has no records there
+    toy = _md_row(md, "ToyVelocity")
+    assert not any("**" in c for c in toy) and toy[3:5] == ["–", "–"]
+
+
+def test_published_rows_follow_the_same_rules_and_mark_doubtful_values(golden_results):
+    md = make_table(golden_results, "golden", reps=200).markdown
+    first = ["0.38", "0.46", "_0.68_", "_3.73_", "**0.91**", "**0.00**"]
+    assert _md_row(md, "↳ published", 0)[1:] == first
+    # HalfCheetahVelocity published: DRCORL's cost 0.00 is doubtful (notebook says 0.3)
+    cheetah = _md_row(md, "↳ published", 1)
+    assert cheetah[1:3] == ["**0.94**", "**0.71**"] and cheetah[5:] == ["0.86", "0.00†"]
+    assert md.count("↳ published") == 2  # ToyVelocity is not in the published table
+    plain = make_table(golden_results, "golden", with_published=False, reps=200)
+    assert "published" not in plain.markdown and "published" not in plain.latex
+
+
+def test_caption_states_protocol_normalisation_data_seeds_episodes(golden_results):
+    md = make_table(golden_results, "golden", reps=200).markdown
+    caption = md.splitlines()[0]
+    for fact in ("3 seeds", "20 evaluation episodes", "honest (offline", "C/kappa", "toy", "κ"):
+        assert fact in caption
+    assert "records at cost limits 20, 30 are not in the table" in md
+
+
+def test_missing_seed_is_shown_in_the_cell_and_explained(tmp_path, write_golden):
+    write_golden(tmp_path, skip={("CarGoal1", "drcorl", 10.0, 2)})
+    md = make_table(tmp_path, "golden", reps=200).markdown
+    assert _md_row(md, "CarGoal1")[5] == "**0.72 ± 0.04 (n=2)**"
+    assert "have only k of 3 seeds" in md
+
+
+def test_aggregates_golden_values(golden_results):
+    report = make_table(golden_results, "golden", reps=500)
+    agg = report.aggregates.set_index("algorithm")
+    bc = agg.loc["bc_safe"]
+    # BC-Safe rewards pooled over 3 tasks x 3 seeds; IQM = mean of the middle five values
+    assert bc["reward"].point == pytest.approx((0.44 + 0.50 + 0.50 + 0.50 + 0.90) / 5)
+    assert bc["cost"].point == pytest.approx(1.58)
+    # DRCORL beats BC-Safe on CarGoal1 only -> P = 1/3, every resample agrees
+    assert (bc["poi_reward"].point, bc["poi_reward"].low, bc["poi_reward"].high) == pytest.approx(
+        (1 / 3, 1 / 3, 1 / 3)
+    )
+    cpq = agg.loc["cpq"]
+    # CarGoal1: DRCORL wins 0 of 9 pairs, ties 1 -> 1/18; HalfCheetahVelocity: 4.5 of 9 -> 1/2
+    assert cpq["tasks"] == 2 and cpq["poi_reward"].point == pytest.approx((1 / 18 + 1 / 2) / 2)
+    assert (cpq["poi_reward"].low, cpq["poi_reward"].high) == pytest.approx((1 / 36, 19 / 36))
+    assert agg.loc["drcorl", "poi_reward"] is None
+    assert "| CPQ | 2 | 0.76 [" in report.markdown
+
+
+def test_aggregates_are_reproducible(golden_results):
+    cells = make_table(golden_results, "golden", reps=200).cells
+    assert aggregate(cells, reps=200).equals(aggregate(cells, reps=200))
+
+
+@pytest.mark.skipif(
+    shutil.which("pdflatex") is None,
+    reason="pdflatex not on PATH (run `make test-deps`: texlive-latex-base/recommended)",
+)
+def test_generated_latex_compiles_with_pdflatex(
+    tmp_path, make_record, write_record, write_golden, protocol
+):
+    results = write_golden(tmp_path / "results", profile="my_profile")
+    write_golden(results, profile="my_profile", skip={("CarGoal1", "drcorl", 10.0, 2)})
+    # every marker: other protocol, other dataset, a short cell, doubtful published values
+    online = {**protocol, "name": "paper", "online": True}
+    for seed in range(3):
+        write_record(
+            results,
+            make_record("caps", "CarGoal1", 10.0, seed, 0.5, 0.5, "my_profile", protocol=online),
+        )
+        write_record(
+            results,
+            make_record("ccac", "CarGoal1", 10.0, seed, -0.5, 0.1, "my_profile", source="dsrl"),
+        )
+    paths = write_table(make_table(results, "my_profile", reps=100), tmp_path / "out")
+    tex = paths[0]
+    doc = tmp_path / "out" / "doc.tex"
+    doc.write_text(
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{xcolor}\n"
+        "\\usepackage{graphicx}\n\\begin{document}\n\\input{" + tex.name + "}\n\\end{document}\n"
+    )
+    run = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+        cwd=doc.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert (doc.parent / "doc.pdf").stat().st_size > 1000
+
+
+def test_cli_writes_tex_md_csv_and_prints(golden_results, reports, capsys):
+    assert main(["table", "--profile", "golden", "--results", str(golden_results)]) == 0
+    out = capsys.readouterr().out
+    assert "| CarGoal1 |" in out and "wrote" in out
+    for name in ("table.tex", "table.md", "table.csv"):
+        assert (reports / "golden" / name).is_file()
+
+
+def test_cli_without_records_says_what_to_run(tmp_path, reports, capsys):
+    assert main(["table", "--profile", "demo", "--results", str(tmp_path)]) == 2
+    assert "make table PROFILE=demo" in capsys.readouterr().err
+
+
+def test_report_never_imports_torch_or_the_runner():
+    code = (
+        "import sys, benchmark.report.table, benchmark.report.diff, benchmark.report.figures\n"
+        "bad = [m for m in ('torch', 'benchmark.run', 'algorithms', 'baselines', 'osrl')"
+        " if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_profile_table_limits_and_seeds_shape_the_table(golden_results, monkeypatch):
+    from benchmark.report import records
+
+    settings = records.ProfileReportSettings(
+        seeds=(0, 1, 2, 3), table_cost_limits={"HalfCheetahVelocity": [10, 20], "default": "drcorl"}
+    )
+    monkeypatch.setattr(records, "profile_settings", lambda profile: settings)
+    md = make_table(golden_results, "golden", reps=100).markdown
+    labels = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ")]
+    assert labels[3:6] == [
+        "HalfCheetahVelocity (κ=10)",
+        "↳ published",
+        "HalfCheetahVelocity (κ=20)",
+    ]
+    # the profile asks for 4 seeds: every cell is short, and says so
+    assert _md_row(md, "CarGoal1")[5] == "**0.75 ± 0.05 (n=3)**"
+    assert "have only k of 4 seeds" in md
