@@ -9,11 +9,14 @@ cost-conditioned policies can track their remaining budget per episode.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from benchmark.interface import Policy
 from benchmark.tasks import TaskSpec
+
+if TYPE_CHECKING:  # the report reads PROTOCOLS and must not import torch
+    from benchmark.interface import Policy
 
 EVAL_SEED_BASE = 1_000_000
 """Evaluation episode i of every task and algorithm resets with seed EVAL_SEED_BASE + i;

@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import ReportError, UnknownTaskError
-from benchmark.paths import REPO_ROOT
 from benchmark.registry import ALGORITHMS, DISPLAY_NAMES
 
 SAFE_COST = 1.0
@@ -84,24 +83,15 @@ class ProfileReportSettings:
 
 
 def profile_settings(profile: str) -> ProfileReportSettings:
-    """`seeds` and `table_cost_limits` from configs/profiles/<profile>.yaml; defaults if absent."""
-    path = REPO_ROOT / "benchmark" / "configs" / "profiles" / f"{profile}.yaml"
-    if not path.is_file():
-        return ProfileReportSettings()
-    import yaml
+    """`seeds` and `table_cost_limits` of a built-in profile; defaults for any other name."""
+    from benchmark.errors import ConfigError
+    from benchmark.profiles import load_profile
 
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ReportError(f"{path} is not valid YAML: {error}") from None
-    seeds = data.get("seeds")
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = list(range(seeds))
-    ok = isinstance(seeds, list) and all(isinstance(x, int) for x in seeds)
-    return ProfileReportSettings(
-        seeds=tuple(seeds) if ok else None,
-        table_cost_limits=data.get("table_cost_limits", "drcorl"),
-    )
+        loaded = load_profile(profile)
+    except ConfigError:
+        return ProfileReportSettings()
+    return ProfileReportSettings(seeds=loaded.seeds, table_cost_limits=loaded.table_cost_limits)
 
 
 # --------------------------------------------------------------------------- names
