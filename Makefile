@@ -13,8 +13,8 @@ export OMP_NUM_THREADS ?= 1
 export DSRL_SUPPRESS_IMPORT_ERROR = 1
 export WANDB_MODE ?= disabled
 
-.PHONY: install test test-deps test-fast test-slurm lint format table figure-cost-limits diff bench \
-        sweep status data data-all clean help
+.PHONY: install test test-deps test-fast test-slurm slurm-up slurm-down lint format table \
+        figure-cost-limits diff bench sweep status data data-all clean help
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -39,7 +39,21 @@ test-deps: ## Debian packages the tests need (pdflatex for the table test)
 	  else echo "pdflatex missing and cannot apt-get: the LaTeX compile test will be skipped"; fi; }
 
 test: install test-deps lint ## lint, then every test (Slurm ones when root and apt allow)
+	@if [ "$$(id -u)" != 0 ]; then echo "note: Slurm tests SKIPPED: starting tests/slurm/up.sh needs root"; \
+	elif ! command -v slurmctld >/dev/null && ! command -v apt-get >/dev/null; then \
+	  echo "note: Slurm tests SKIPPED: Slurm not installed and no apt-get"; \
+	else echo "Slurm tests: a throw-away local cluster will be started (tests/slurm/up.sh)"; fi
 	$(PY) -m pytest
+
+test-slurm: install ## Slurm integration tests on a throw-away local cluster (root; apt-installs Slurm)
+	$(PY) -m pytest -m slurm tests/slurm
+
+SLURM_BASE ?= /tmp/osb-slurm
+slurm-up: ## start the throw-away cluster and keep it (then export SLURM_CONF=$(SLURM_BASE)/etc/slurm.conf)
+	SLURM_BASE=$(SLURM_BASE) bash tests/slurm/up.sh
+
+slurm-down: ## stop the cluster slurm-up started
+	SLURM_BASE=$(SLURM_BASE) bash tests/slurm/down.sh --purge
 
 test-fast: install ## tests without the slow and simulator ones
 	$(PY) -m pytest -m "not slow and not simulator and not slurm"

@@ -244,8 +244,12 @@ class PreemptionGuard:
             return
         previous = self._previous.get(signum, signal.SIG_DFL)
         log.warning("signal %s: checkpoint written, handing over", signal.Signals(signum).name)
+        if signum == signal.SIGTERM:
+            # scancel, `scontrol requeue` or a local kill: stop now rather than train on until
+            # SIGKILL (submitit would only log and ignore it); Slurm requeues on its own
+            raise SystemExit(128 + signum)
         if callable(previous):
-            previous(signum, None)  # submitit: requeue and exit; SIGTERM under submitit: ignored
+            previous(signum, None)  # submitit's USR2 handler: checkpoint() then requeue and exit
         elif previous == signal.SIG_DFL:
             raise SystemExit(128 + signum)
 

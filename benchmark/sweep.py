@@ -226,7 +226,7 @@ def pack_runs(plans: list[RunPlan], workers: int) -> list[list[RunPlan]]:
 def submit_slurm(plans: list[RunPlan], results: Path, folder: Path, options: SlurmOptions):
     import submitit
 
-    executor = submitit.AutoExecutor(folder=folder / "%A_%a", cluster="slurm")
+    executor = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm")
     executor.update_parameters(**options.executor_parameters())
     jobs = []
     for chunk in _chunks(plans, options.max_array_size):
@@ -282,6 +282,12 @@ def _job_outcome(entry: dict) -> tuple[str, str]:
     stderr = Path(entry["stderr"])
     if stderr.exists():
         text = stderr.read_text(errors="replace")[-20000:]
+        # a requeued or preempted job is not over: Slurm starts it again (same log, appended)
+        text = "\n".join(
+            line
+            for line in text.splitlines()
+            if "DUE TO JOB REQUEUE" not in line and "DUE TO PREEMPTION" not in line
+        )
         for marker in ("CANCELLED", "DUE TO TIME LIMIT", "OUT OF MEMORY", "Traceback"):
             if marker in text:
                 return "failed", f"job {entry['job_id']}: {marker.lower()}"
