@@ -41,7 +41,6 @@ from baselines.osrl_common import (
     eval_mode,
     load_pid_state,
     pid_state,
-    scaled,
     transition_columns,
 )
 from benchmark.interface import Batch, Policy, Stage, TrainContext, TransitionSource
@@ -172,14 +171,7 @@ class BCQLag(OSRLAdapter):
 
     def update(self, stage: str, batch: Batch) -> dict[str, float]:
         self._check_stage(stage)
-        return self._train_step(
-            batch["obs"],
-            batch["next_obs"],
-            batch["actions"],
-            scaled(batch["rewards"], self.config.reward_scale),
-            scaled(batch["costs"], self.config.cost_scale),
-            batch["done"],
-        )
+        return self._offline_q_step(batch)
 
     def policy(self, cost_limit: float, num_envs: int) -> Policy:
         return BCQLagPolicy(self.model, self.device, self.seed, num_envs)

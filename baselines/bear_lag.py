@@ -40,7 +40,6 @@ from baselines.osrl_common import (
     episode_len,
     load_pid_state,
     pid_state,
-    scaled,
     transition_columns,
 )
 from benchmark.errors import ConfigError
@@ -169,14 +168,7 @@ class BEARLag(OSRLAdapter):
 
     def update(self, stage: str, batch: Batch) -> dict[str, float]:
         self._check_stage(stage)
-        return self._train_step(
-            batch["obs"],
-            batch["next_obs"],
-            batch["actions"],
-            scaled(batch["rewards"], self.config.reward_scale),
-            scaled(batch["costs"], self.config.cost_scale),
-            batch["done"],
-        )
+        return self._offline_q_step(batch)
 
     def policy(self, cost_limit: float, num_envs: int) -> Policy:
         def deterministic(obs):

@@ -34,7 +34,6 @@ from baselines.osrl_common import (
     actor_policy_fn,
     check_cost_limit,
     episode_len,
-    scaled,
     transition_columns,
 )
 from benchmark.interface import (
@@ -140,14 +139,7 @@ class CPQ(OSRLAdapter):
 
     def update(self, stage: str, batch: Batch) -> dict[str, float]:
         self._check_stage(stage)
-        return self._train_step(
-            batch["obs"],
-            batch["next_obs"],
-            batch["actions"],
-            scaled(batch["rewards"], self.config.reward_scale),
-            scaled(batch["costs"], self.config.cost_scale),
-            batch["done"],
-        )
+        return self._offline_q_step(batch)
 
     def policy(self, cost_limit: float, num_envs: int) -> Policy:
         def deterministic(obs):

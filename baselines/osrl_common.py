@@ -262,6 +262,18 @@ class OSRLAdapter:
     def _load_extra_state(self, state: dict) -> None:
         pass
 
+    def _offline_q_step(self, batch) -> dict[str, float]:
+        """The `train_one_step(obs, next_obs, act, r * reward_scale, c * cost_scale, done)`
+        call that BCQ-Lag, BEAR-Lag and CPQ share."""
+        return self._train_step(
+            batch["obs"],
+            batch["next_obs"],
+            batch["actions"],
+            scaled(batch["rewards"], self.config.reward_scale),
+            scaled(batch["costs"], self.config.cost_scale),
+            batch["done"],
+        )
+
     def _train_step(self, *args) -> dict[str, float]:
         """One `trainer.train_one_step(*args)` on the private RNG stream; its logged stats."""
         with self.rng.active():
