@@ -85,8 +85,8 @@ diff: install ## our cells vs the published table -> reports/$(PROFILE)/diff.{md
 bench: install ## speed benchmarks -> reports/bench/
 	$(PY) -m benchmark bench
 
-data: install ## collect a DSRL-format dataset for $(TASK) (resumable)
-	$(PY) -m benchmark data collect $(TASK)
+data: install ## collect a DSRL-format dataset for $(TASK) [STEPS=N] [SEED=S] (resumable)
+	$(PY) -m benchmark data collect $(TASK) $(if $(STEPS),--steps $(STEPS)) $(if $(SEED),--seed $(SEED))
 
 data-all: install ## collect all 11 tasks, two at a time (resumable)
 	$(PY) -m benchmark.data.collect_all --jobs 2

@@ -1,0 +1,98 @@
+"""`make data-all`: collect the eleven DSRL tasks' datasets, a few at a time, resumably.
+
+    python -m benchmark.data.collect_all [--jobs 2] [--seed 0] [--tasks PointGoal1 CarRun ...]
+
+Each task runs as its own `python -m benchmark data collect TASK` process (one torch thread,
+`OMP_NUM_THREADS=1`), so `--jobs` should not exceed the free cores. Navigation tasks go first:
+they hold ~85% of the CPU time (datasets.md 3.2.2). Finished tasks (their run folder has
+`done.json`) are skipped; interrupted ones resume from their last checkpoint. Each task's
+output goes to `<cache>/generated/logs/<Task>.log`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmark.data.collect import COLLECTION_ORDER, generated_dir, run_dir
+from benchmark.errors import BenchmarkError
+from benchmark.tasks import get_task
+
+
+def pending_tasks(tasks: list[str], seed: int, root: Path) -> list[str]:
+    """Tasks whose collection has not finished (no `done.json`), in the given order."""
+    return [t for t in tasks if not (run_dir(get_task(t), seed, root) / "done.json").exists()]
+
+
+def _launch(task: str, seed: int, log_dir: Path) -> tuple[subprocess.Popen, object]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    log = open(log_dir / f"{task}.log", "a")  # noqa: SIM115  (closed when the job ends)
+    command = [sys.executable, "-m", "benchmark", "data", "collect", task, "--seed", str(seed)]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    return process, log
+
+
+def run_all(tasks: list[str], jobs: int, seed: int) -> int:
+    root = generated_dir()
+    log_dir = root / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    queue = pending_tasks(tasks, seed, root)
+    skipped = [t for t in tasks if t not in queue]
+    if skipped:
+        print(f"already collected (skipped): {', '.join(skipped)}")
+    running: dict[str, tuple[subprocess.Popen, object, float]] = {}
+    failed: list[str] = []
+    start_all = time.monotonic()
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                task = queue.pop(0)
+                process, log = _launch(task, seed, log_dir)
+                running[task] = (process, log, time.monotonic())
+                print(f"[start] {task} (log: {log_dir / f'{task}.log'})", flush=True)
+            time.sleep(2.0)
+            for task, (process, log, started) in list(running.items()):
+                code = process.poll()
+                if code is None:
+                    continue
+                log.close()
+                del running[task]
+                minutes = (time.monotonic() - started) / 60
+                status = "done" if code == 0 else f"FAILED (exit {code})"
+                print(f"[{status}] {task} after {minutes:.1f} min", flush=True)
+                if code != 0:
+                    failed.append(task)
+    except KeyboardInterrupt:
+        # The children got the same SIGINT; wait so their checkpoints stay consistent.
+        for process, log, _ in running.values():
+            process.wait()
+            log.close()
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    hours = (time.monotonic() - start_all) / 3600
+    print(f"finished in {hours:.2f} h; failed: {', '.join(failed) or 'none'}")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2, help="collections run at the same time")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--tasks", nargs="*", default=list(COLLECTION_ORDER), help="default: the eleven tasks"
+    )
+    args = parser.parse_args(argv)
+    try:
+        tasks = [get_task(t).name for t in args.tasks]
+        return run_all(tasks, max(args.jobs, 1), args.seed)
+    except BenchmarkError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
