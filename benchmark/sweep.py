@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import platform
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -32,7 +33,6 @@ from benchmark.tasks import get_task
 
 SNAPSHOT_PACKAGES = ("benchmark", "algorithms", "baselines")
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # local runs are never killed for time
-HEARTBEAT_GRACE_S = 120.0
 
 
 def expand(profile: Profile, overrides: dict[str, Any], dataset_cache: dict) -> list[RunPlan]:
@@ -302,6 +302,19 @@ def _job_outcome(entry: dict) -> tuple[str, str]:
     return "", ""
 
 
+def _process_gone(status: dict) -> bool:
+    """A run that says it is running on this host but whose process no longer exists."""
+    if status.get("host") != platform.node():
+        return False  # another node: only its heartbeat and the job logs can tell
+    try:
+        os.kill(int(status["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError, KeyError):
+        return False
+    return False
+
+
 def run_status(plan: RunPlan, results: Path, submissions: dict[str, dict]) -> RunStatus:
     if plan.is_done(results):
         return RunStatus(plan, "done")
@@ -318,6 +331,9 @@ def run_status(plan: RunPlan, results: Path, submissions: dict[str, dict]) -> Ru
                 failed, why = _job_outcome(entry) if entry else ("", "")
                 if failed and entry and entry["time"] <= status["updated"]:
                     return RunStatus(plan, "failed", why, job_log or str(work / "run.log"))
+                if _process_gone(status):
+                    why = f"process {status['pid']} ended without a record (killed?)"
+                    return RunStatus(plan, "failed", why, str(work / "run.log"))
                 return RunStatus(plan, "running", f"{status.get('stage', '')}", str(work))
     if entry:
         failed, why = _job_outcome(entry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -207,6 +208,21 @@ def test_status_counts_from_files(tmp_path):
     states = sorted(s.state for s in profile_status(load_profile(profile_path), results))
     # seed 1's failed run had another config (another id): it does not belong to the profile
     assert states == ["done", "missing", "missing"]
+
+    # a run whose process died without a record (SIGKILL) is failed, not running forever
+    plans = {s.plan.spec.seed: s.plan for s in profile_status(load_profile(profile_path), results)}
+    work = plans[2].work_dir(results)
+    work.mkdir(parents=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    (work / "status.json").write_text(
+        json.dumps(
+            {"state": "running", "pid": int(dead), "host": platform.node(), "updated": time.time()}
+        )
+    )
+    by_seed = {s.plan.spec.seed: s for s in profile_status(load_profile(profile_path), results)}
+    assert by_seed[2].state == "failed" and "ended without a record" in by_seed[2].detail
 
 
 def test_snapshot_is_content_addressed_and_records_the_commit(tmp_path):
