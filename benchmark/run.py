@@ -276,6 +276,7 @@ class Trainer:
         self.log = log
         self.device = device
         self.work = plan.work_dir(results)
+        self.work.mkdir(parents=True, exist_ok=True)
         self.checkpoint_path = self.work / "checkpoint.pt"
         self.log_path = self.work / "train_log.csv"
         self.sampler = np.random.default_rng(plan.spec.seed)
