@@ -74,7 +74,7 @@ def test_overrides_parse_yaml_values():
 
 
 def test_builtin_profiles_load_and_cover_the_tasks():
-    for name in ("smoke", "demo", "cpu", "paper", "paper-code"):
+    for name in ("smoke", "demo", "cpu", "paper", "paper-code", "paper-cost-limits"):
         profile = load_profile(name)
         assert profile.tasks and profile.algorithms and profile.seeds
     paper = load_profile("paper")
