@@ -11,6 +11,7 @@ import importlib
 import json
 import platform
 
+from benchmark.errors import ConfigError
 from benchmark.paths import reports_dir
 
 SECTIONS: tuple[str, ...] = (
@@ -27,6 +28,18 @@ def _format_row(row: dict) -> str:
     return "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
 
 
+def _write_summary(out) -> None:
+    """reports/bench/README.md from every section's latest JSON, whichever run wrote it."""
+    lines = ["# Speed benchmarks", "", "Written by `make bench` (`python -m benchmark bench`).", ""]
+    for name in SECTIONS:
+        path = out / f"{name}.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            lines += [f"## {name}", "", f"Machine: `{json.dumps(data['machine'])}`", ""]
+            lines += [f"- {_format_row(row)}" for row in data["rows"]] + [""]
+    (out / "README.md").write_text("\n".join(lines))
+
+
 def cli_bench(args) -> int:
     import torch
 
@@ -40,23 +53,15 @@ def cli_bench(args) -> int:
         "torch": torch.__version__,
         "cuda": torch.cuda.is_available(),
     }
-    summary = [f"# Speed benchmarks\n\nMachine: `{json.dumps(machine)}`\n"]
+    unknown = [name for name in wanted if name not in SECTIONS]
+    if unknown:
+        raise ConfigError(f"unknown bench section(s) {unknown}; known: {', '.join(SECTIONS)}")
     for name in wanted:
-        if name not in SECTIONS:
-            print(f"unknown bench section {name!r}; known: {', '.join(SECTIONS)}")
-            return 2
-        try:
-            module = importlib.import_module(f"benchmark.bench.{name}")
-        except ModuleNotFoundError as error:
-            print(f"[{name}] skipped: {error}")
-            continue
+        module = importlib.import_module(f"benchmark.bench.{name}")
         print(f"[{name}]", flush=True)
         rows = module.run(quick=args.quick)
         for row in rows:
             print("  " + _format_row(row), flush=True)
         (out / f"{name}.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
-        summary.append(f"## {name}\n")
-        summary.extend(f"- {_format_row(row)}" for row in rows)
-        summary.append("")
-    (out / "README.md").write_text("\n".join(summary) + "\n")
+    _write_summary(out)
     return 0
