@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -252,6 +253,16 @@ def bench_timings(path: Path) -> list[tuple[str, float]]:
     return out
 
 
+def _short_label(label: str) -> str:
+    """`diffusion sampler, 25 steps, ...` -> `sampler 25`; the extracted policy -> `policy`."""
+    steps = re.search(r"(\d+) steps", label)
+    if "sampler" in label and steps:
+        return f"sampler {steps.group(1)}"
+    if "policy" in label:
+        return "policy"
+    return label.split(",")[0]
+
+
 def drcorl_score(cells: Iterable[Cell]) -> tuple[float, bool] | None:
     """Our DRCORL point: mean normalised reward over its tasks, safe if mean cost ≤ 1."""
     mine = [c for c in cells if c.algorithm == "drcorl"]
@@ -288,15 +299,15 @@ def inference_figure(
             textcoords="offset points",
             color="0.35",
         )
-    for label, seconds in timings:
+    for i, (label, seconds) in enumerate(timings):
         if score is not None:
             colour = SAFE_GREEN if score[1] else UNSAFE_RED
             ax.scatter(seconds, score[0], s=60, marker="*", color=colour, zorder=5)
             ax.annotate(
-                f"ours: {label}",
+                f"ours: {_short_label(label)}",
                 (seconds, score[0]),
                 fontsize=7,
-                xytext=(4, -9),
+                xytext=(-10, -12 if i % 2 == 0 else 7),  # alternate: neighbours stay legible
                 textcoords="offset points",
             )
         else:
