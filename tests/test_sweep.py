@@ -163,11 +163,12 @@ def test_local_timeout_requeues_a_checkpointing_run_which_completes(tmp_path):
         "algorithms: [bc_safe]\ncheckpoint_every: 100\n"
         "algorithm_config:\n  bc_safe: {steps: 10000, batch_size: 256}\n",
     )
-    # a 30 s limit whose warning signal comes 15 s before it: an attempt is signalled after
-    # ~15 s, checkpoints at the next step and is requeued until the run is done (the run needs
-    # ~20 s of training on an idle 2-core machine; the retries cover a loaded one)
-    executor = submitit.LocalExecutor(folder=tmp_path / "submitit", max_num_timeout=20)
-    executor.update_parameters(timeout_min=0.5, signal_delay_s=15)
+    # a 15 s limit whose warning signal comes 7 s before it: each attempt is signalled ~8 s
+    # after it starts, checkpoints at the next step and is requeued. The run needs ~10 s of
+    # training on an idle machine, so it always takes several attempts; the retry budget
+    # covers a loaded machine where start-up eats most of an attempt.
+    executor = submitit.LocalExecutor(folder=tmp_path / "submitit", max_num_timeout=30)
+    executor.update_parameters(timeout_min=0.25, signal_delay_s=7)
     run = RunSpec(algorithm="bc_safe", task="ToyVelocity", cost_limit=10.0, profile=profile)
     job = executor.submit(SweepJob([run], str(results)))
     [record_id] = job.result()
