@@ -140,7 +140,10 @@ def plan_run(spec: RunSpec, dataset_cache: dict | None = None) -> RunPlan:
         train_limit = max(limits)
     else:
         if len(limits) != 1:
-            raise ConfigError("a run of a non-conditioned algorithm has exactly one cost limit")
+            raise ConfigError(
+                f"{entry.name} trains at one cost limit, and profile {profile.name} has "
+                f"{list(limits)} for {task.name}: pass --cost-limit"
+            )
         identity["cost_limit"] = limits[0]
         train_limit = limits[0]
     train_id = stable_hash(identity)
