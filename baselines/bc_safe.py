@@ -90,6 +90,7 @@ class BCSafe(OSRLAdapter):
     """OSRL's BC model and trainer fed with the safe trajectories."""
 
     name = "bc_safe"
+    optimizer_names = ("actor_optim",)
 
     def __init__(self, config: Config, ctx: TrainContext):
         self.config = config
@@ -118,16 +119,9 @@ class BCSafe(OSRLAdapter):
         self.rng = TorchRNGStream(ctx.device)
         self.stages = (Stage("train", config.steps, config.batch_size),)
 
-    def batch_source(self, stage: str) -> TransitionSource:
-        self._check_stage(stage)
-        return self._source
-
     def update(self, stage: str, batch: Batch) -> dict[str, float]:
         self._check_stage(stage)
         return self._train_step(batch["obs"], batch["actions"])
 
     def policy(self, cost_limit: float, num_envs: int) -> Policy:
         return StatelessPolicy(actor_policy_fn(self.model.actor, self.model, self.device))
-
-    def _optimizers(self) -> dict[str, object]:
-        return {"actor_optim": self.model.actor_optim}

@@ -33,6 +33,7 @@ from osrl.algorithms import BCQL, BCQLTrainer
 
 from baselines.osrl_common import (
     MAX_ACTION,
+    Q_LEARNING_OPTIMIZERS,
     OSRLAdapter,
     RecordingLogger,
     TorchRNGStream,
@@ -122,6 +123,7 @@ class BCQLag(OSRLAdapter):
     """OSRL's BCQL model and trainer, trained at one cost limit."""
 
     name = "bcq_lag"
+    optimizer_names = Q_LEARNING_OPTIMIZERS
 
     def __init__(self, config: Config, ctx: TrainContext):
         self.config = config
@@ -165,25 +167,12 @@ class BCQLag(OSRLAdapter):
         self.rng = TorchRNGStream(ctx.device)
         self.stages = (Stage("train", config.steps, config.batch_size),)
 
-    def batch_source(self, stage: str) -> TransitionSource:
-        self._check_stage(stage)
-        return self._source
-
     def update(self, stage: str, batch: Batch) -> dict[str, float]:
         self._check_stage(stage)
         return self._offline_q_step(batch)
 
     def policy(self, cost_limit: float, num_envs: int) -> Policy:
         return BCQLagPolicy(self.model, self.device, self.seed, num_envs)
-
-    def _optimizers(self) -> dict[str, object]:
-        m = self.model
-        return {
-            "actor_optim": m.actor_optim,
-            "critic_optim": m.critic_optim,
-            "cost_critic_optim": m.cost_critic_optim,
-            "vae_optim": m.vae_optim,
-        }
 
     def _extra_state(self) -> dict:
         # the evaluation noise seed travels with the weights: a loaded model acts as it did

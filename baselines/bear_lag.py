@@ -32,6 +32,7 @@ from osrl.algorithms import BEARL, BEARLTrainer
 
 from baselines.osrl_common import (
     MAX_ACTION,
+    Q_LEARNING_OPTIMIZERS,
     OSRLAdapter,
     RecordingLogger,
     TorchRNGStream,
@@ -113,6 +114,7 @@ class BEARLag(OSRLAdapter):
     """OSRL's BEARL model and trainer, trained at one cost limit."""
 
     name = "bear_lag"
+    optimizer_names = Q_LEARNING_OPTIMIZERS
 
     def __init__(self, config: Config, ctx: TrainContext):
         if config.kernel not in KERNELS:
@@ -162,10 +164,6 @@ class BEARLag(OSRLAdapter):
         self.rng = TorchRNGStream(ctx.device)
         self.stages = (Stage("train", config.steps, config.batch_size),)
 
-    def batch_source(self, stage: str) -> TransitionSource:
-        self._check_stage(stage)
-        return self._source
-
     def update(self, stage: str, batch: Batch) -> dict[str, float]:
         self._check_stage(stage)
         return self._offline_q_step(batch)
@@ -175,15 +173,6 @@ class BEARLag(OSRLAdapter):
             return self.model._actor_forward(obs, True, False)[0]
 
         return StatelessPolicy(actor_policy_fn(deterministic, self.model, self.device))
-
-    def _optimizers(self) -> dict[str, object]:
-        m = self.model
-        return {
-            "actor_optim": m.actor_optim,
-            "critic_optim": m.critic_optim,
-            "cost_critic_optim": m.cost_critic_optim,
-            "vae_optim": m.vae_optim,
-        }
 
     def _tensors(self):
         return {"log_alpha": self.model.log_alpha}

@@ -616,10 +616,6 @@ class CDT(OSRLAdapter):
         self.rng = TorchRNGStream(ctx.device)
         self.stages = (Stage("train", config.steps, config.batch_size),)
 
-    def batch_source(self, stage: str) -> SequenceSource:
-        self._check_stage(stage)
-        return self._source
-
     def update(self, stage: str, batch: Batch) -> dict[str, float]:
         self._check_stage(stage)
         # the runner hands float32; OSRL's DataLoader gives a float64 mask and episode cost

@@ -96,6 +96,7 @@ class COptiDICE(OSRLAdapter):
     """OSRL's COptiDICE model and trainer, trained at one cost limit."""
 
     name = "coptidice"
+    optimizer_names = ("actor_optim", "nu_optim", "chi_optim", "lmbda_optim", "tau_optim")
 
     def __init__(self, config: Config, ctx: TrainContext):
         if config.f_type not in F_TYPES:
@@ -140,10 +141,6 @@ class COptiDICE(OSRLAdapter):
         self.rng = TorchRNGStream(ctx.device)
         self.stages = (Stage("train", config.steps, config.batch_size),)
 
-    def batch_source(self, stage: str) -> TransitionSource:
-        self._check_stage(stage)
-        return self._source
-
     def update(self, stage: str, batch: Batch) -> dict[str, float]:
         self._check_stage(stage)
         return self._train_step(
@@ -163,16 +160,6 @@ class COptiDICE(OSRLAdapter):
             return self.model.actor(obs, True, False)[0]
 
         return StatelessPolicy(actor_policy_fn(deterministic, self.model, self.device))
-
-    def _optimizers(self) -> dict[str, object]:
-        m = self.model
-        return {
-            "actor_optim": m.actor_optim,
-            "nu_optim": m.nu_optim,
-            "chi_optim": m.chi_optim,
-            "lmbda_optim": m.lmbda_optim,
-            "tau_optim": m.tau_optim,
-        }
 
     def _tensors(self):
         return {"tau": self.model.tau, "lmbda": self.model.lmbda}

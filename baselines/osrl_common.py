@@ -23,6 +23,9 @@ from benchmark.data.dataset import Dataset
 from benchmark.errors import ConfigError
 from benchmark.tasks import TaskSpec
 
+Q_LEARNING_OPTIMIZERS = ("actor_optim", "critic_optim", "cost_critic_optim", "vae_optim")
+"""The optimisers of osrl-lib's BCQL, BEARL and CPQ models."""
+
 MAX_ACTION = 1.0
 """OSRL passes `env.action_space.high[0]`; it is 1 for all DSRL and toy tasks (and the suite's
 `Policy` contract is actions in [-1, 1])."""
@@ -250,8 +253,15 @@ class OSRLAdapter:
         if stage not in {s.name for s in self.stages}:
             raise ValueError(f"{self.name} has no stage {stage!r}")
 
+    optimizer_names: tuple[str, ...] = ()
+    """Attributes of the osrl-lib model holding its optimisers (checkpointed with it)."""
+
+    def batch_source(self, stage: str):
+        self._check_stage(stage)
+        return self._source
+
     def _optimizers(self) -> dict[str, object]:
-        return {}
+        return {name: getattr(self.model, name) for name in self.optimizer_names}
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         return {}
