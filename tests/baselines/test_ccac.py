@@ -7,7 +7,6 @@ import copy
 import math
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
@@ -197,32 +196,3 @@ def test_resume_is_exact():
     for name in ("actor", "critic", "cost_critic", "cvae", "classifier", "qc_lag", "actor_lag"):
         for key, value in final[name].items():
             assert torch.equal(value, again[name][key]), f"{name}.{key} differs after resume"
-
-
-# -- learning on the toy task ----------------------------------------------------------------
-
-
-def _demo_records(algorithm: str, results_dir, cost_limit: float | None = None) -> dict:
-    from benchmark.run import RunSpec, execute
-
-    spec = RunSpec(algorithm=algorithm, task="ToyVelocity", seed=0, profile="demo",
-                   cost_limit=cost_limit)  # fmt: skip
-    records = execute(spec, results_dir=results_dir)
-    return {r["cost_limit"]: r["metrics"] for r in records}
-
-
-@pytest.mark.slow
-def test_learns_on_toy_velocity(tmp_path):
-    """One model, three limits: normalised cost does not rise as the limit tightens (0.1
-    tolerance) and reward at the loosest limit is at least BC-Safe's there (0.02 tolerance)."""
-    pytest.importorskip("baselines.bc_safe")
-    metrics = _demo_records("ccac", tmp_path)
-    limits = sorted(metrics)
-    assert len(limits) == 3
-    cost = [metrics[k]["normalised_cost"]["mean"] for k in limits]  # tightest first
-    for tighter, looser in zip(cost, cost[1:]):
-        assert tighter <= looser + 0.1, cost
-    loosest = limits[-1]
-    bc_safe = _demo_records("bc_safe", tmp_path, cost_limit=loosest)[loosest]
-    reward = metrics[loosest]["normalised_reward"]["mean"]
-    assert reward >= bc_safe["normalised_reward"]["mean"] - 0.02
