@@ -75,3 +75,32 @@ def test_bad_scores_are_refused(bad):
 def test_poi_needs_the_same_tasks():
     with pytest.raises(ValueError):
         stats.probability_of_improvement([[1.0], [2.0]], [[1.0]])
+
+
+def test_statistics_are_rliables_resample_by_resample():
+    """The vectorised IQM and P(X > Y) over bootstrap resamples equal rliable's functions
+    called on each resample (rliable.metrics is the definition; ours is only faster)."""
+    from rliable import metrics
+
+    rng = np.random.default_rng(7)
+    tasks = [np.round(rng.uniform(size=n), 1) for n in (3, 2, 5)]  # rounding makes ties
+    draws = stats._resample(tasks, 50, rng)
+    pooled = np.concatenate(draws, axis=1)
+    expected = [metrics.aggregate_iqm(row) for row in pooled]
+    assert np.array_equal(stats.iqm(pooled, axis=1), expected)
+    other = stats._resample([np.round(rng.uniform(size=n), 1) for n in (4, 2, 3)], 50, rng)
+    for x, y in zip(draws, other):
+        mine = stats.poi_resamples(x, y)
+        theirs = [metrics.probability_of_improvement(a[:, None], b[:, None]) for a, b in zip(x, y)]
+        assert np.allclose(mine, theirs, rtol=0, atol=1e-12)
+
+
+def test_report_statistics_import_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, benchmark.report.stats; print('torch' in sys.modules, 'arch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
