@@ -28,6 +28,9 @@ Deviations from the authors' code, and why:
 - The test-time switch is batched over the evaluator's envs; the authors roll out one env.
 - The authors' unused single-head `rollout(head)` (which calls `act` with a misspelled keyword)
   has no counterpart: only the switching policy exists here.
+- None in the done flag, by default: `done` = terminal OR timeout as in the authors'
+  `TransitionDataset` (`bootstrap_timeouts=True` bootstraps through time-limit truncations
+  instead).
 - The actor's cosine learning-rate schedule keeps the authors' period (1e6 steps while training
   runs 1e5), i.e. almost no decay; `actor_lr_decay_steps` exposes it.
 """
@@ -42,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmark.data.dataset import Dataset
 from benchmark.interface import Batch, Stage, TrainContext, TransitionSource, transition_columns
 
 
@@ -83,6 +87,20 @@ class Config:
     """Costs (and the test-time budget) are multiplied by this before use."""
     episode_len: int = 0
     """T in the per-step budget formula; 0 means the task's horizon (what the authors use)."""
+    bootstrap_timeouts: bool = False
+    """How a time-limit truncation enters the TD targets. False (the authors' code, which trains
+    on OSRL's `TransitionDataset`): done = terminal OR timeout, so neither critic bootstraps past
+    the last step of a truncated episode. True: done = terminal only, i.e. the critics bootstrap
+    through truncations (the textbook treatment, and the suite's behaviour before issue 13); on
+    tasks whose episodes all end by timeout it raises the cost critic's values."""
+
+
+def td_done(dataset: Dataset, bootstrap_timeouts: bool) -> np.ndarray:
+    """The `done` flag of the TD targets (float32): terminals only when bootstrapping through
+    time-limit truncations, else terminals OR timeouts (OSRL's `TransitionDataset`)."""
+    if bootstrap_timeouts:
+        return dataset.terminals.astype(np.float32)
+    return np.logical_or(dataset.terminals, dataset.timeouts).astype(np.float32)
 
 
 def mlp(sizes: list[int], out_act: nn.Module | None = None) -> nn.Sequential:
@@ -257,6 +275,7 @@ class CAPS:
     def batch_source(self, stage: str) -> TransitionSource:
         if self._source is None:
             columns = transition_columns(self.ctx.dataset)
+            columns["done"] = td_done(self.ctx.dataset, self.config.bootstrap_timeouts)
             columns["rewards"] = (columns["rewards"] * self.config.reward_scale).astype(np.float32)
             columns["costs"] = (columns["costs"] * self.config.cost_scale).astype(np.float32)
             self._source = TransitionSource(columns)

@@ -30,8 +30,12 @@ Deviations from the authors' code, and why:
 - The log-lambda clamp keeps the clamped value forward and passes gradients straight through,
   which is what the authors' in-place `.data.clamp_` does; we write it as a straight-through
   clamp instead of mutating `.data`.
-- The two lambda networks have one Adam each instead of one shared Adam: identical updates,
-  because each step only one of them has gradients and Adam keeps per-parameter state.
+- None in the done flag or the multipliers' optimiser, by default: `done` = terminal OR timeout
+  as in the authors' `TransitionDataset` (`bootstrap_timeouts=True` bootstraps through
+  time-limit truncations instead), and both lambda networks share one Adam whose gradients are
+  zeroed in place between steps, as torch 1.13's `zero_grad()` did for the authors, so the idle
+  network keeps moving on its Adam moments (`lagrangian_optimizer="separate"` gives each its
+  own Adam, so only the network whose loss was computed moves).
 - The authors keep a Polyak copy of the actor that nothing reads; we drop it.
 - Randomness of the updates (actor sampling, CVAE reparameterisation, OOD latent noise) comes
   from the algorithm's own torch Generator seeded from the run seed and saved in the state, so a
@@ -45,6 +49,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -52,6 +57,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmark.data.dataset import Dataset
+from benchmark.errors import ConfigError
 from benchmark.interface import Batch, Stage, TrainContext, TransitionSource, transition_columns
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
@@ -107,6 +113,20 @@ class Config:
     """Rewards are multiplied by this before training (OSRL's convention)."""
     cost_scale: float = 1.0
     """Costs, cost-to-go labels and the test-time budget are multiplied by this."""
+    bootstrap_timeouts: bool = False
+    """How a time-limit truncation enters the TD targets. False (the authors' code, which trains
+    on its OSRL copy's `TransitionDataset`): done = terminal OR timeout, so neither critic
+    bootstraps past the last step of a truncated episode. True: done = terminal only, i.e. the
+    critics bootstrap through truncations (the textbook treatment, and the suite's behaviour
+    before issue 13); on tasks whose episodes all end by timeout it raises the cost critic."""
+    lagrangian_optimizer: Literal["shared", "separate"] = "shared"
+    """`shared` (the authors' code): one Adam over both lambda networks, whose gradients are
+    zeroed, not freed, between steps (torch 1.13's `zero_grad()`), so at every lambda step the
+    idle network also moves, on its Adam moments alone. `separate`: one Adam per network, so a
+    network moves only on its own loss (the suite's behaviour before issue 13)."""
+
+
+LAGRANGIAN_OPTIMIZERS = ("shared", "separate")
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -120,6 +140,14 @@ def cost_to_go_labels(dataset: Dataset, cost_scale: float = 1.0) -> tuple[np.nda
     next_kappa[:-1] = kappa[1:]
     next_kappa[dataset.episode_ends - 1] = 0.0
     return kappa.astype(np.float32), next_kappa.astype(np.float32)
+
+
+def td_done(dataset: Dataset, bootstrap_timeouts: bool) -> np.ndarray:
+    """The `done` flag of the TD targets (float32): terminals only when bootstrapping through
+    time-limit truncations, else terminals OR timeouts (OSRL's `TransitionDataset`)."""
+    if bootstrap_timeouts:
+        return dataset.terminals.astype(np.float32)
+    return np.logical_or(dataset.terminals, dataset.timeouts).astype(np.float32)
 
 
 # -- networks --------------------------------------------------------------------------------
@@ -308,8 +336,9 @@ class CCAC:
         self.cost_critic_opt = torch.optim.Adam(self.cost_critic.parameters(), lr=cfg.critic_lr)
         self.cvae_opt = torch.optim.Adam(self.cvae.parameters(), lr=cfg.vae_lr)
         self.classifier_opt = torch.optim.Adam(self.classifier.parameters(), lr=cfg.vae_lr)
-        self.qc_lag_opt = torch.optim.Adam(self.qc_lag.parameters(), lr=cfg.actor_lr)
-        self.actor_lag_opt = torch.optim.Adam(self.actor_lag.parameters(), lr=cfg.actor_lr)
+        self.lag_opts = _lagrangian_optimizers(
+            cfg.lagrangian_optimizer, self.qc_lag, self.actor_lag, cfg.actor_lr
+        )
 
         self.generator = torch.Generator(device=dev)
         self.generator.manual_seed(int(ctx.seed) + 7919)  # offset: not the runner's own stream
@@ -320,6 +349,7 @@ class CCAC:
         if self._source is None:
             cfg = self.config
             columns = transition_columns(self.ctx.dataset)
+            columns["done"] = td_done(self.ctx.dataset, cfg.bootstrap_timeouts)
             # the authors clip the dataset actions to the action box in place
             columns["actions"] = np.clip(columns["actions"], -1.0, 1.0).astype(np.float32)
             columns["rewards"] = (columns["rewards"] * cfg.reward_scale).astype(np.float32)
@@ -425,9 +455,7 @@ class CCAC:
             self.cost_critic_opt.step()
             # lambda_1 grows while OOD Q_c is still below kappa
             lag_loss = (lam * (qc_ood.detach() - ood_kappa)).mean() + _l2(self.qc_lag, cfg.lag_l2)
-            self.qc_lag_opt.zero_grad()
-            lag_loss.backward()
-            self.qc_lag_opt.step()
+            self._lagrangian_step("qc_lag", lag_loss)
             lag_loss_value = float(lag_loss.item())
             stats["ood/fraction"] = float(ood.float().mean().item())
             stats["ood/lambda1"] = float(lam.mean().item())
@@ -460,15 +488,24 @@ class CCAC:
         self.actor_opt.step()
         # lambda_3 grows while the policy's Q_c exceeds its kappa
         lag_loss = (-lam * (q_c.detach() - kappa)).mean() + _l2(self.actor_lag, cfg.lag_l2)
-        self.actor_lag_opt.zero_grad()
-        lag_loss.backward()
-        self.actor_lag_opt.step()
+        self._lagrangian_step("actor_lag", lag_loss)
         return {
             "loss/actor": float(loss.item()),
             "loss/actor_lag": float(lag_loss.item()),
             "actor/lambda3": float(lam.mean().item()),
             "actor/qc_minus_kappa": float((q_c - kappa).mean().item()),
         }
+
+    def _lagrangian_step(self, net: str, loss: torch.Tensor) -> None:
+        """One Adam step on a lambda network's loss. With the shared optimiser the gradients of
+        both networks are zeroed in place (not set to None), so Adam also steps the idle network
+        with a zero gradient: it moves on its first and second moments, as in the authors' code
+        under torch 1.13. (A network that never had a gradient still has `.grad` None and
+        stays put, as there.)"""
+        optimiser = self.lag_opts.get(net, self.lag_opts.get("lag"))
+        optimiser.zero_grad(set_to_none=False)
+        loss.backward()
+        optimiser.step()
 
     def _lambda(self, net: nn.Module, kappa: torch.Tensor) -> torch.Tensor:
         log_lam = net(kappa[:, None]).squeeze(-1)
@@ -497,8 +534,7 @@ class CCAC:
             "cost_critic_opt": self.cost_critic_opt,
             "cvae_opt": self.cvae_opt,
             "classifier_opt": self.classifier_opt,
-            "qc_lag_opt": self.qc_lag_opt,
-            "actor_lag_opt": self.actor_lag_opt,
+            **{f"{name}_opt": optimiser for name, optimiser in self.lag_opts.items()},
         }
 
     def state_dict(self) -> dict:
@@ -511,6 +547,35 @@ class CCAC:
         for name, part in self._parts().items():
             part.load_state_dict(state[name])
         self.generator.set_state(state["generator"].cpu())
+        _restore_zero_grads(self.lag_opts.values())
+
+
+def _lagrangian_optimizers(
+    kind: str, qc_lag: nn.Module, actor_lag: nn.Module, lr: float
+) -> dict[str, torch.optim.Optimizer]:
+    """`shared`: {"lag": one Adam over both networks}; `separate`: one Adam per network."""
+    if kind == "shared":
+        params = [*qc_lag.parameters(), *actor_lag.parameters()]
+        return {"lag": torch.optim.Adam(params, lr=lr)}
+    if kind == "separate":
+        return {
+            "qc_lag": torch.optim.Adam(qc_lag.parameters(), lr=lr),
+            "actor_lag": torch.optim.Adam(actor_lag.parameters(), lr=lr),
+        }
+    raise ConfigError(
+        f"ccac: lagrangian_optimizer must be one of {list(LAGRANGIAN_OPTIMIZERS)}, got {kind!r}"
+    )
+
+
+def _restore_zero_grads(optimisers) -> None:
+    """After a resume, give every parameter that has Adam state (so has had a gradient) a zero
+    gradient again: whether `.grad` is zero or None decides whether Adam steps the idle lambda
+    network, and a state dict keeps neither."""
+    for optimiser in optimisers:
+        for group in optimiser.param_groups:
+            for param in group["params"]:
+                if optimiser.state.get(param) and param.grad is None:
+                    param.grad = torch.zeros_like(param)
 
 
 def _frozen_copy(module: nn.Module) -> nn.Module:

@@ -3,12 +3,14 @@ one learning test on ToyVelocity through the runner."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import torch
 from torch import nn
 
+import baselines.caps as caps_module
 from baselines.caps import (
     CAPS,
     CAPSPolicy,
@@ -209,3 +211,47 @@ def _clone(value):
     import copy
 
     return copy.deepcopy(value)
+
+
+def test_done_is_terminal_or_timeout_by_default_like_osrl():
+    """The authors train on OSRL's TransitionDataset: a timeout ends the TD backup too."""
+    ctx = _synthetic_context()
+    terminals = ctx.dataset.terminals.copy()
+    terminals[5] = True  # one real terminal besides the timeouts every 20 steps
+    ctx.dataset = dataclasses.replace(ctx.dataset, terminals=terminals)
+    assert ctx.dataset.timeouts.sum() == 8 and ctx.dataset.terminals.sum() == 1
+
+    done = CAPS(_small(), ctx).batch_source("train").columns["done"]
+    assert done.dtype == np.float32
+    assert np.flatnonzero(done).tolist() == [5, *range(19, 160, 20)]
+
+    bootstrapping = CAPS(dataclasses.replace(_small(), bootstrap_timeouts=True), ctx)
+    assert np.flatnonzero(bootstrapping.batch_source("train").columns["done"]).tolist() == [5]
+
+
+def test_a_timeout_cuts_the_cost_backup_only_by_default(monkeypatch):
+    """One transition at a timeout: the cost-Q target is -c alone by default, and
+    -c + gamma * V_c(s') when bootstrapping through the truncation."""
+    ctx = _synthetic_context()
+    targets: list[torch.Tensor] = []
+    original_step = caps_module._q_step
+
+    def recording_step(twin_q, optimiser, obs, act, target):
+        targets.append(target.detach().clone())  # reward Q first, then cost Q
+        return original_step(twin_q, optimiser, obs, act, target)
+
+    monkeypatch.setattr(caps_module, "_q_step", recording_step)
+    row = 19  # the first episode's last step: a timeout, not a terminal
+    for bootstrap in (False, True):
+        algo = CAPS(dataclasses.replace(_small(), bootstrap_timeouts=bootstrap), ctx)
+        columns = algo.batch_source("train").columns
+        batch = {k: torch.as_tensor(v[row : row + 1]) for k, v in columns.items()}
+        next_v_c = algo.cost_v(batch["next_obs"]).squeeze(-1).detach()
+        targets.clear()
+        algo.update("train", batch)
+        cost_target = targets[1]
+        if bootstrap:
+            assert torch.allclose(cost_target, -batch["costs"] + 0.99 * next_v_c)
+            assert not torch.allclose(cost_target, -batch["costs"])
+        else:
+            assert torch.allclose(cost_target, -batch["costs"])

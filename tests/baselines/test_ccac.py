@@ -7,11 +7,13 @@ import copy
 import math
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from baselines.ccac import CCAC, CCACPolicy, Config, cost_to_go_labels, straight_through_clamp
 from benchmark.data.dataset import from_arrays
+from benchmark.errors import ConfigError
 from benchmark.interface import TrainContext
 from benchmark.tasks import get_task
 
@@ -196,3 +198,80 @@ def test_resume_is_exact():
     for name in ("actor", "critic", "cost_critic", "cvae", "classifier", "qc_lag", "actor_lag"):
         for key, value in final[name].items():
             assert torch.equal(value, again[name][key]), f"{name}.{key} differs after resume"
+
+
+def test_done_is_terminal_or_timeout_by_default_like_osrl():
+    """The authors train on their OSRL copy's TransitionDataset: done = terminal OR timeout."""
+    data = _dataset([[1, 0, 2], [0, 0], [3], [0, 1, 1, 0]], terminal_last=(1,))
+    assert np.flatnonzero(data.timeouts).tolist() == [2, 5, 9]
+    assert np.flatnonzero(data.terminals).tolist() == [4]
+    done = CCAC(_small(), _context(data)).batch_source("cvae").columns["done"]
+    assert done.dtype == np.float32
+    assert np.flatnonzero(done).tolist() == [2, 4, 5, 9]
+    bootstrapping = CCAC(_small(bootstrap_timeouts=True), _context(data))
+    assert np.flatnonzero(bootstrapping.batch_source("cvae").columns["done"]).tolist() == [4]
+
+
+def _adam_step_one(grad: torch.Tensor, lr: float) -> torch.Tensor:
+    """Adam's first step from zero moments: lr * g / (|g| + eps) (bias-corrected)."""
+    return lr * grad / (grad.abs() + 1e-8)
+
+
+def _adam_step_two_zero_grad(grad: torch.Tensor, lr: float) -> torch.Tensor:
+    """Adam's second step when the second gradient is zero: the moments of step one decay,
+    m = b1 (1 - b1) g, v = b2 (1 - b2) g^2, then the usual bias-corrected update."""
+    b1, b2 = 0.9, 0.999
+    m_hat = b1 * (1 - b1) * grad / (1 - b1**2)
+    v_hat = b2 * (1 - b2) * grad.pow(2) / (1 - b2**2)
+    return lr * m_hat / (v_hat.sqrt() + 1e-8)
+
+
+def _params(net: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def test_shared_lagrangian_adam_moves_the_idle_network_on_momentum():
+    """Two steps of the shared optimiser against a hand computation: the cost-critic step moves
+    lambda_1's network (Adam step one); the actor step then moves lambda_3's network on its own
+    loss and lambda_1's network again, on a zero gradient, by the decayed moments alone."""
+    torch.manual_seed(0)
+    algo = CCAC(_small(ood_threshold=0.0), _context(_toy_data()))  # every generated pair is OOD
+    assert algo.config.lagrangian_optimizer == "shared" and set(algo.lag_opts) == {"lag"}
+    lr = algo.config.actor_lr
+    batch = _batches(algo, 1)[0]
+    qc0, actor0 = _params(algo.qc_lag), _params(algo.actor_lag)
+
+    algo._cost_critic_step(batch)  # step 1: lambda_1's loss
+    grads = [p.grad.detach().clone() for p in algo.qc_lag.parameters()]
+    assert all(g.abs().sum() > 0 for g in grads)
+    qc1 = _params(algo.qc_lag)
+    for before, after, g in zip(qc0, qc1, grads):
+        assert torch.allclose(after, before - _adam_step_one(g, lr), atol=1e-9, rtol=1e-5)
+    # lambda_3's network never had a gradient (None): Adam skips it, as upstream
+    assert all(torch.equal(a, b) for a, b in zip(actor0, _params(algo.actor_lag)))
+
+    algo._actor_step(batch)  # step 2: lambda_3's loss; lambda_1's gradient is now zero
+    assert all(torch.count_nonzero(p.grad) == 0 for p in algo.qc_lag.parameters())
+    qc2 = _params(algo.qc_lag)
+    for before, after, g in zip(qc1, qc2, grads):
+        assert torch.allclose(after, before - _adam_step_two_zero_grad(g, lr), rtol=1e-4)
+    assert any(not torch.equal(a, b) for a, b in zip(qc1, qc2)), "the idle network stayed put"
+    assert any(not torch.equal(a, b) for a, b in zip(actor0, _params(algo.actor_lag)))
+
+
+def test_separate_lagrangian_optimisers_leave_the_idle_network_alone():
+    torch.manual_seed(0)
+    algo = CCAC(_small(ood_threshold=0.0, lagrangian_optimizer="separate"), _context(_toy_data()))
+    assert set(algo.lag_opts) == {"qc_lag", "actor_lag"}
+    batch = _batches(algo, 1)[0]
+    algo._cost_critic_step(batch)
+    qc1 = _params(algo.qc_lag)
+    algo._actor_step(batch)
+    assert all(torch.equal(a, b) for a, b in zip(qc1, _params(algo.qc_lag)))
+    state = algo.state_dict()
+    assert {"qc_lag_opt", "actor_lag_opt"} <= set(state) and "lag_opt" not in state
+
+
+def test_unknown_lagrangian_optimizer_is_a_config_error():
+    with pytest.raises(ConfigError, match="lagrangian_optimizer"):
+        CCAC(_small(lagrangian_optimizer="both"), _context(_toy_data()))
