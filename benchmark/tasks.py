@@ -1,17 +1,73 @@
-"""The task registry: the eleven DSRL tasks of the DRCORL table and the suite's toy tasks.
+"""The task registry: every DSRL task, read from the installed dsrl's `infos.py`, and the toy tasks.
 
-Reference values are DSRL's (`dsrl/infos.py`, full precision). Adding a DSRL task is adding
-a `TaskSpec` to `DSRL_TASKS`.
+A DSRL task's file name, URL, horizon and reward/cost bounds come from `dsrl/infos.py` itself
+(read as a file: executing `dsrl/__init__.py` would import every simulator and create DSRL's
+cache folder), so the suite never carries a hand-copied copy of DSRL's constants. Observation
+and action sizes come from the environments (`TaskSpec.obs_dim`, built once and cached by
+`benchmark.envs.env_sizes`). What the suite adds per task lives here, next to DSRL's facts, so a
+task is described in one place: the DRCORL table's cost limit, OSRL's thresholds and the
+collection recipe of the suite's own data (`CollectSpec`).
+
+A task is named by its short DSRL name (`CarGoal1`, case-insensitive) or its DSRL gymnasium id
+(`OfflineCarGoal1Gymnasium-v0`). Named task sets: `table` (the eleven tasks of the DRCORL
+table), `all` (every DSRL task), `toy`; `expand_task_set` turns a profile's `tasks:` value
+into task names.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType, ModuleType
 
-from benchmark.errors import UnknownTaskError
+from benchmark.errors import BenchmarkError, UnknownTaskError
 
 SAFETY_GYMNASIUM_LIMITS = (20.0, 40.0, 80.0)
 BULLET_LIMITS = (10.0, 20.0, 40.0)
+DEFAULT_DRCORL_LIMIT = 10.0
+
+FAMILIES = ("navigation", "velocity", "bullet", "metadrive", "toy")
+
+# family -> (module to import, pip package that provides it) for the simulator stack.
+SIMULATORS: MappingProxyType[str, tuple[tuple[str, str], ...]] = MappingProxyType(
+    {
+        "navigation": (("safety_gymnasium", "safety-gymnasium"),),
+        "velocity": (("safety_gymnasium", "safety-gymnasium"),),
+        "bullet": (("bullet_safety_gym", "bullet-safety-gym"),),
+        "metadrive": (("metadrive", "metadrive-simulator"), ("gym", "gym")),
+        "toy": (),
+    }
+)
+
+
+class SimulatorNotInstalledError(BenchmarkError, ImportError):
+    """A task whose simulator stack (or the dsrl package itself) is not installed."""
+
+
+@dataclass(frozen=True)
+class CollectSpec:
+    """Budget and schedule of a task's PPO-Lagrangian collection (datasets.md 3.2; the suite's
+    docs/datasets.md explains the recipe)."""
+
+    steps: int
+    """Env steps of the PPO-Lagrangian run."""
+    trajectories: int
+    """Target trajectory count after the range and grid filters."""
+    limit_start: float
+    """Cost limit held over the first 10% of the steps."""
+    limit_end: float
+    """Cost limit held over the last 10% of the steps."""
+    num_envs: int = 8
+    """Envs the collector steps (in its own process, or split over `workers` processes)."""
+    rollout_steps: int = 16_000
+    """Env steps (over all envs) per PPO update."""
+    reward_filter: bool = True
+    """Keep only episodes with R >= 0 (DSRL's `rmin=0` for navigation and velocity tasks)."""
+    learner: tuple[tuple[str, float | tuple[float, ...]], ...] = ()
+    """Overrides of `PPOLagConfig` fields, as (name, value) pairs (kept hashable)."""
 
 
 @dataclass(frozen=True)
@@ -21,11 +77,9 @@ class TaskSpec:
     name: str
     """Short name used everywhere in the suite (`CarGoal1`, `ToyVelocity`)."""
     env_id: str
-    """Gymnasium id (the DSRL `...Gymnasium-v0/v1` id for safety-gymnasium tasks)."""
+    """Gymnasium id (DSRL's `Offline...Gymnasium-v0/v1` id for safety-gymnasium tasks)."""
     family: str
-    """`navigation`, `velocity`, `bullet` or `toy`: decides env construction and data recipe."""
-    obs_dim: int
-    act_dim: int
+    """`navigation`, `velocity`, `bullet`, `metadrive` or `toy`: env construction and recipe."""
     horizon: int
     """Episode length (DSRL's `DEFAULT_MAX_EPISODE_STEPS`)."""
     reward_min: float
@@ -38,98 +92,250 @@ class TaskSpec:
     osrl_cost_limits: tuple[float, ...]
     """The three thresholds OSRL, CDT and CAPS average over."""
     dsrl_file: str | None = None
-    """DSRL's HDF5 file name (basename of `DATASET_URLS[env_id]`); None for toy tasks."""
+    """DSRL's HDF5 file name (basename of `DATASET_URLS[name]`); None for toy tasks."""
     dsrl_trajectories: int = 0
     """Trajectory count of the DSRL file (the trailing number of its name)."""
+    dsrl_url: str | None = None
+    """Where the installed dsrl downloads the file from (`DATASET_URLS[name]`)."""
+    collect: CollectSpec | None = None
+    """The recipe of the suite's generated dataset for this task (None: no recipe)."""
+    sizes: tuple[int, int] | None = None
+    """(obs_dim, act_dim) when known without an env (toy tasks); else read from the env."""
 
     @property
     def is_toy(self) -> bool:
         return self.family == "toy"
 
+    @property
+    def obs_dim(self) -> int:
+        return self.dims()[0]
+
+    @property
+    def act_dim(self) -> int:
+        return self.dims()[1]
+
+    def dims(self) -> tuple[int, int]:
+        """(obs_dim, act_dim): given for toy tasks, from the (cached) environment otherwise."""
+        if self.sizes is not None:
+            return self.sizes
+        from benchmark.envs import env_sizes  # builds the env once; the result is cached
+
+        return env_sizes(self)
+
+    def missing_simulator(self) -> str | None:
+        """The pip package(s) this task's simulator stack lacks, or None when installed."""
+        missing = [
+            package
+            for module, package in SIMULATORS[self.family]
+            if importlib.util.find_spec(module) is None
+        ]
+        return " and ".join(missing) or None
+
+    def require_simulator(self) -> None:
+        """Raise `SimulatorNotInstalledError` naming the package when the stack is missing."""
+        missing = self.missing_simulator()
+        if missing:
+            raise SimulatorNotInstalledError(
+                f"task {self.name} needs the {self.family} simulator stack; the package(s) "
+                f"{missing} are not installed (pip install {missing}); every other task works "
+                f"without it"
+            )
+
     def normalise_reward(self, episode_return):
         return (episode_return - self.reward_min) / (self.reward_max - self.reward_min)
 
 
-def _sg(name, env_id, family, obs, act, horizon, rmin, rmax, cmax, dsrl_file, traj, limit=10.0):
+# --------------------------------------------------------------------------- dsrl's infos.py
+
+
+@lru_cache(maxsize=1)
+def dsrl_infos() -> ModuleType | None:
+    """dsrl's `infos.py`, executed on its own (None when dsrl is not installed)."""
+    spec = importlib.util.find_spec("dsrl")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "infos.py"
+    infos_spec = importlib.util.spec_from_file_location("_benchmark_dsrl_infos", path)
+    infos = importlib.util.module_from_spec(infos_spec)
+    infos_spec.loader.exec_module(infos)
+    return infos
+
+
+def _family(name: str, file_name: str) -> str:
+    if file_name.startswith("SafeMetaDrive"):
+        return "metadrive"
+    if "Gymnasium" in file_name:
+        return "velocity" if name.endswith("Velocity") else "navigation"
+    return "bullet"
+
+
+def _env_id(name: str, family: str) -> str:
+    """DSRL's gymnasium ids (`dsrl/offline_*/__init__.py`)."""
+    if family == "metadrive":
+        return f"OfflineMetadrive-{name}-v0"
+    if family == "velocity":
+        return f"Offline{name}Gymnasium-v1"
+    if family == "navigation":
+        return f"Offline{name}Gymnasium-v0"
+    return f"Offline{name}-v0"
+
+
+# The suite's own facts about the DRCORL table's eleven tasks: the collection recipes (measured
+# on 2 cores; docs/datasets.md) and CarRun's threshold. DRCORL's top-level CarRun script uses
+# cost_scale 30; its 5-seed block uses 10 (drcorl.md 2.3). We follow the top-level script;
+# profiles can override the limit. Faster PID gains on navigation: with FSRL's (0.05, 0.005,
+# 0.1) lambda reached only 5-7 while PointGoal1's episode cost stayed at 40-50 under a limit
+# of 5; a larger ki and kp make the multiplier follow the annealed limit within the budget.
+_NAV_LEARNER = (("pid_gains", (0.1, 0.05, 0.1)),)
+# fmt: off
+TABLE_RECIPES: MappingProxyType[str, CollectSpec] = MappingProxyType({
+    "CarGoal1": CollectSpec(800_000, 800, 80.0, 5.0, num_envs=4, learner=_NAV_LEARNER),
+    "CarGoal2": CollectSpec(800_000, 800, 150.0, 5.0, num_envs=4, learner=_NAV_LEARNER),
+    "PointButton1": CollectSpec(800_000, 800, 150.0, 5.0, num_envs=4, learner=_NAV_LEARNER),
+    "PointCircle1": CollectSpec(600_000, 500, 5.0, 150.0, num_envs=4, learner=_NAV_LEARNER),
+    "PointGoal1": CollectSpec(800_000, 800, 80.0, 5.0, num_envs=4, learner=_NAV_LEARNER),
+    "PointGoal2": CollectSpec(800_000, 800, 150.0, 5.0, num_envs=4, learner=_NAV_LEARNER),
+    "AntVelocity": CollectSpec(2_000_000, 1000, 10.0, 250.0),
+    "HalfCheetahVelocity": CollectSpec(1_500_000, 1000, 200.0, 5.0),
+    "HopperVelocity": CollectSpec(1_500_000, 1000, 200.0, 5.0),
+    "Walker2dVelocity": CollectSpec(2_000_000, 1000, 10.0, 250.0),
+    # CarRun converges in ~50-100k steps (FSRL curves): smaller updates give the multiplier
+    # enough updates to follow the schedule. DSRL filtered CarRun on cost only.
+    "CarRun": CollectSpec(400_000, 1000, 5.0, 60.0, rollout_steps=4000, reward_filter=False),
+})
+# fmt: on
+TABLE_COST_LIMITS = MappingProxyType({"CarRun": 30.0})
+
+# The DRCORL table's order (its columns), which the reports follow.
+TABLE: tuple[str, ...] = (
+    "CarGoal1", "CarGoal2", "PointButton1", "PointCircle1", "PointGoal1", "PointGoal2",
+    "AntVelocity", "HalfCheetahVelocity", "HopperVelocity", "Walker2dVelocity", "CarRun",
+)  # fmt: skip
+
+
+def default_recipe(name: str, family: str, max_cost: float) -> CollectSpec | None:
+    """Recipe of a DSRL task outside the table, by kind (the table's recipes generalised)."""
+    if family == "navigation":
+        if "Circle" in name:
+            return CollectSpec(600_000, 500, 5.0, 150.0, num_envs=4, learner=_NAV_LEARNER)
+        start = 80.0 if name.endswith("1") else 150.0
+        return CollectSpec(800_000, 800, start, 5.0, num_envs=4, learner=_NAV_LEARNER)
+    if family == "velocity":
+        return CollectSpec(1_500_000, 1000, 200.0, 5.0)
+    if family == "bullet":
+        end = 1.5 * max_cost
+        return CollectSpec(400_000, 1000, 5.0, end, rollout_steps=4000, reward_filter=False)
+    return None  # MetaDrive: the suite has no collector env for it
+
+
+def _dsrl_task(infos: ModuleType, name: str) -> TaskSpec:
+    url = infos.DATASET_URLS[name]
+    file_name = url.rsplit("/", 1)[-1]
+    family = _family(name, file_name)
+    max_cost = float(infos.MAX_EPISODE_COST[name])
+    match = re.search(r"-(\d+)\.hdf5$", file_name)
     return TaskSpec(
         name=name,
-        env_id=env_id,
+        env_id=_env_id(name, family),
         family=family,
-        obs_dim=obs,
-        act_dim=act,
-        horizon=horizon,
-        reward_min=rmin,
-        reward_max=rmax,
-        max_cost=cmax,
-        drcorl_cost_limit=limit,
-        osrl_cost_limits=BULLET_LIMITS if family == "bullet" else SAFETY_GYMNASIUM_LIMITS,
-        dsrl_file=dsrl_file,
-        dsrl_trajectories=traj,
+        horizon=int(infos.DEFAULT_MAX_EPISODE_STEPS[name]),
+        reward_min=float(infos.MIN_EPISODE_REWARD[name]),
+        reward_max=float(infos.MAX_EPISODE_REWARD[name]),
+        max_cost=max_cost,
+        drcorl_cost_limit=TABLE_COST_LIMITS.get(name, DEFAULT_DRCORL_LIMIT),
+        osrl_cost_limits=SAFETY_GYMNASIUM_LIMITS
+        if family in ("navigation", "velocity")
+        else BULLET_LIMITS,
+        dsrl_file=file_name,
+        dsrl_trajectories=int(match.group(1)) if match else 0,
+        dsrl_url=url,
+        collect=TABLE_RECIPES.get(name) or default_recipe(name, family, max_cost),
     )
 
 
-# fmt: off
-DSRL_TASKS: tuple[TaskSpec, ...] = (
-    _sg("CarGoal1", "OfflineCarGoal1Gymnasium-v0", "navigation", 72, 2, 1000,
-        0.012232819540852091, 39.907809198384705, 120.0,
-        "SafetyCarGoal1Gymnasium-v0-120-1671.hdf5", 1671),
-    _sg("CarGoal2", "OfflineCarGoal2Gymnasium-v0", "navigation", 72, 2, 1000,
-        0.001032874531954775, 28.902897990056502, 200.0,
-        "SafetyCarGoal2Gymnasium-v0-200-4105.hdf5", 4105),
-    _sg("PointButton1", "OfflinePointButton1Gymnasium-v0", "navigation", 76, 2, 1000,
-        0.008822109034937853, 41.19301568767707, 200.0,
-        "SafetyPointButton1Gymnasium-v0-200-2268.hdf5", 2268),
-    _sg("PointCircle1", "OfflinePointCircle1Gymnasium-v0", "navigation", 28, 2, 500,
-        20.067626953125, 61.72819519042969, 200.0,
-        "SafetyPointCircle1Gymnasium-v0-200-1098.hdf5", 1098),
-    _sg("PointGoal1", "OfflinePointGoal1Gymnasium-v0", "navigation", 60, 2, 1000,
-        0.01196012764197707, 30.071114857340543, 100.0,
-        "SafetyPointGoal1Gymnasium-v0-100-2022.hdf5", 2022),
-    _sg("PointGoal2", "OfflinePointGoal2Gymnasium-v0", "navigation", 60, 2, 1000,
-        0.002616959830266108, 27.717709787852737, 200.0,
-        "SafetyPointGoal2Gymnasium-v0-200-3442.hdf5", 3442),
-    _sg("AntVelocity", "OfflineAntVelocityGymnasium-v1", "velocity", 27, 8, 1000,
-        6.1519012451171875, 2976.276611328125, 250.0,
-        "SafetyAntVelocityGymnasium-v1-250-2249.hdf5", 2249),
-    _sg("HalfCheetahVelocity", "OfflineHalfCheetahVelocityGymnasium-v1", "velocity", 17, 6, 1000,
-        5.7509765625, 2806.93310546875, 250.0,
-        "SafetyHalfCheetahVelocityGymnasium-v1-250-2495.hdf5", 2495),
-    _sg("HopperVelocity", "OfflineHopperVelocityGymnasium-v1", "velocity", 11, 3, 1000,
-        37.05154800415039, 1911.396728515625, 250.0,
-        "SafetyHopperVelocityGymnasium-v1-250-2240.hdf5", 2240),
-    _sg("Walker2dVelocity", "OfflineWalker2dVelocityGymnasium-v1", "velocity", 17, 6, 1000,
-        18.668498992919922, 3418.223876953125, 300.0,
-        "SafetyWalker2dVelocityGymnasium-v1-300-2729.hdf5", 2729),
-    # DRCORL's top-level CarRun script uses cost_scale 30; its 5-seed block uses 10
-    # (drcorl.md 2.3). We follow the top-level script; profiles can override the limit.
-    _sg("CarRun", "OfflineCarRun-v0", "bullet", 7, 2, 200,
-        204.28726196289062, 574.6533203125, 40.0,
-        "SafetyCarRun-v0-40-651.hdf5", 651, limit=30.0),
-)
+def _dsrl_tasks() -> tuple[TaskSpec, ...]:
+    """Every task of dsrl's `DATASET_URLS`, the table's eleven first (in the table's order)."""
+    infos = dsrl_infos()
+    if infos is None:
+        return ()
+    names = [n for n in TABLE if n in infos.DATASET_URLS]
+    names += [n for n in infos.DATASET_URLS if n not in TABLE]
+    return tuple(_dsrl_task(infos, n) for n in names)
 
-# Toy tasks (benchmark/data/toy.py). Their reference returns come from fixed policies:
-# `python -m benchmark.data.toy` recomputes them and tests/data/test_toy.py checks these values.
+
+# Toy tasks (benchmark/envs_toy.py, data in benchmark/data/toy.py). Their reference returns come
+# from fixed policies: `python -m benchmark.data.toy` recomputes them and tests check them.
+# fmt: off
 TOY_TASKS: tuple[TaskSpec, ...] = (
-    TaskSpec(name="ToyVelocity", env_id="ToyVelocity-v0", family="toy", obs_dim=3, act_dim=1,
+    TaskSpec(name="ToyVelocity", env_id="ToyVelocity-v0", family="toy", sizes=(3, 1),
              horizon=100, reward_min=0.150, reward_max=182.899, max_cost=100.0,
-             drcorl_cost_limit=10.0, osrl_cost_limits=(5.0, 10.0, 20.0)),
-    TaskSpec(name="ToyPointGoal", env_id="ToyPointGoal-v0", family="toy", obs_dim=11, act_dim=2,
+             drcorl_cost_limit=10.0, osrl_cost_limits=(5.0, 10.0, 20.0),
+             collect=CollectSpec(20_000, 100, 20.0, 2.0, num_envs=4, rollout_steps=2000,
+                                 learner=(("minibatch", 256), ("lr", 1e-3)))),
+    TaskSpec(name="ToyPointGoal", env_id="ToyPointGoal-v0", family="toy", sizes=(11, 2),
              horizon=200, reward_min=0.140, reward_max=25.354, max_cost=150.0,
-             drcorl_cost_limit=10.0, osrl_cost_limits=(5.0, 10.0, 20.0)),
+             drcorl_cost_limit=10.0, osrl_cost_limits=(5.0, 10.0, 20.0),
+             collect=CollectSpec(30_000, 100, 30.0, 2.0, num_envs=4, rollout_steps=3000,
+                                 learner=(("minibatch", 256), ("lr", 1e-3)))),
 )
 # fmt: on
 
-ALL_TASKS: dict[str, TaskSpec] = {t.name: t for t in DSRL_TASKS + TOY_TASKS}
+ALL_DSRL_TASKS: tuple[TaskSpec, ...] = _dsrl_tasks()
+"""Every DSRL task the installed dsrl knows (38 for dsrl 0.1.0); empty without dsrl."""
+DSRL_TASKS: tuple[TaskSpec, ...] = tuple(t for t in ALL_DSRL_TASKS if t.name in TABLE)
+"""The eleven tasks of the DRCORL table (the name predates the full registry)."""
+TABLE_TASKS = DSRL_TASKS
+ALL_TASKS: MappingProxyType[str, TaskSpec] = MappingProxyType(
+    {t.name: t for t in DSRL_TASKS + TOY_TASKS + ALL_DSRL_TASKS}
+)
+
+TASK_SETS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "table": tuple(t.name for t in DSRL_TASKS),
+        "all": tuple(t.name for t in ALL_DSRL_TASKS),
+        "toy": tuple(t.name for t in TOY_TASKS),
+        "dsrl": tuple(t.name for t in DSRL_TASKS),  # older profiles' name for `table`
+    }
+)
 
 
 def get_task(name: str) -> TaskSpec:
-    """Look a task up by short name (case-insensitive) or env id."""
+    """Look a task up by short name (case-insensitive) or DSRL id (`Offline...-v0`)."""
+    wanted = name.lower()
     for task in ALL_TASKS.values():
-        if name.lower() in (task.name.lower(), task.env_id.lower()):
+        if wanted in (task.name.lower(), task.env_id.lower()):
             return task
-    known = ", ".join(ALL_TASKS)
-    raise UnknownTaskError(f"unknown task {name!r}; known tasks: {known}")
+    if dsrl_infos() is None and not wanted.startswith("toy"):
+        raise SimulatorNotInstalledError(
+            f"unknown task {name!r}: the DSRL tasks come from the dsrl package's infos.py, and "
+            f"dsrl is not installed (pip install --no-deps dsrl==0.1.0; see `make install`); "
+            f"toy tasks: {', '.join(t.name for t in TOY_TASKS)}"
+        )
+    raise UnknownTaskError(
+        f"unknown task {name!r}; known tasks: {', '.join(ALL_TASKS)} (or a DSRL id such as "
+        f"OfflineCarGoal1Gymnasium-v0; task sets: {', '.join(TASK_SETS)})"
+    )
+
+
+def expand_task_set(value: str | list | tuple | None) -> tuple[str, ...]:
+    """A profile's `tasks:` value as task names: a set name (`table`, `all`, `toy`), one task,
+    or a list mixing both; duplicates dropped, order kept, every name checked."""
+    items = [value] if isinstance(value, str) else list(value or [])
+    names: list[str] = []
+    for item in items:
+        item = str(item)
+        names.extend(TASK_SETS.get(item.lower(), (item,)))
+    return tuple(dict.fromkeys(get_task(n).name for n in names))
 
 
 def dsrl_task_names() -> list[str]:
+    """The DRCORL table's eleven task names."""
     return [t.name for t in DSRL_TASKS]
+
+
+def task_for_dsrl_file(file_name: str) -> TaskSpec | None:
+    """The DSRL task whose file is called `file_name` (None when no task's is)."""
+    for task in ALL_DSRL_TASKS:
+        if task.dsrl_file == file_name:
+            return task
+    return None

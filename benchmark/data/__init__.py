@@ -3,7 +3,8 @@
 `load_dataset` is the one entry point. Sources, never mixed silently:
 - `toy`: built-in toy tasks, generated in-process (benchmark.data.toy);
 - `dsrl`: a real DSRL file from DSRL's cache (benchmark.data.dsrl);
-- `generated`: a dataset our collector made, from the suite's own cache (benchmark.data.collect);
+- `generated`: a dataset our collector made, from the suite's own cache
+  (benchmark.data.generated: h5py only; the collector and torch are never imported to load);
 - an explicit `path` to a DSRL-format HDF5 file.
 """
 
@@ -42,6 +43,6 @@ def load_dataset(task: TaskSpec | str, source: str = "auto", path: str | None = 
         from benchmark.data.dsrl import load_dsrl
 
         return load_dsrl(task)
-    from benchmark.data.collect import load_generated
+    from benchmark.data.generated import load_generated
 
     return load_generated(task)

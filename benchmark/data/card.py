@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmark.atomic import atomic_path
 from benchmark.data.dataset import Dataset
-from benchmark.data.dsrl import atomic_path
 from benchmark.paths import reports_dir
 from benchmark.tasks import TaskSpec, get_task
 

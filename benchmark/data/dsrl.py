@@ -9,25 +9,22 @@ that end no trajectory (DSRL drops those without a word; baselines.md 1.3).
 
 from __future__ import annotations
 
-import contextlib
 import http.client
-import importlib.util
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
+from benchmark import atomic
 from benchmark.data.dataset import FLAG_KEYS, FLOAT_KEYS, KEYS, Dataset, from_arrays
 from benchmark.errors import ConfigError, DatasetFormatError, DatasetNotFoundError, DownloadError
 from benchmark.paths import dsrl_dir
-from benchmark.tasks import DSRL_TASKS, TaskSpec, get_task
+from benchmark.tasks import ALL_DSRL_TASKS, TaskSpec, get_task
 
 # The GitHub dsrl (HEAD) serves the same file names from HuggingFace; pip's dsrl 0.1.0 still
 # points at data.offline-saferl.org, which users report down (baselines.md 1.4).
@@ -210,7 +207,7 @@ def write_dataset(dataset: Dataset, path: str | os.PathLike, attrs: dict | None 
     next to its target and moved into place when complete.
     """
     path = Path(path).expanduser()
-    dsrl_names = {t.dsrl_file for t in DSRL_TASKS}
+    dsrl_names = {t.dsrl_file for t in ALL_DSRL_TASKS}
     if path.name in dsrl_names and dataset.source != "dsrl":
         # A generated file under DSRL's name would pose as the real data (datasets.md 3.3).
         raise ConfigError(
@@ -218,43 +215,27 @@ def write_dataset(dataset: Dataset, path: str | os.PathLike, attrs: dict | None 
             f"choose another name"
         )
     metadata = {"task": dataset.task, "source": dataset.source, **dataset.attrs, **(attrs or {})}
+    # Same data -> same bytes: no HDF5 timestamps, attributes in sorted order.
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
         for key in KEYS:
             value = getattr(dataset, key)
             dtype = np.float32 if key in FLOAT_KEYS else bool
             handle.create_dataset(
-                key, data=np.asarray(value, dtype=dtype), compression="gzip", chunks=True
+                key,
+                data=np.asarray(value, dtype=dtype),
+                compression="gzip",
+                chunks=True,
+                track_times=False,
             )
-        for key, value in metadata.items():
-            handle.attrs[key] = _attr_value(value)
+        for key in sorted(metadata):
+            handle.attrs[key] = _attr_value(metadata[key])
     return path
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary file next to `path` that replaces `path` when the block ends without error.
-
-    On any error (or Ctrl-C) the temporary file is removed and `path` is untouched, so a file
-    under the final name is always complete. The file gets the permissions a plain `open`
-    would give (mkstemp's 0600 would hide a shared DSRL cache from the other users).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # the only portable way to read it is to set it
-    os.umask(mask)
-    return mask
+def atomic_path(path: str | os.PathLike):
+    """A temporary `.part` file next to `path` that replaces it when the block ends cleanly
+    (benchmark.atomic: removed on any error, permissions as a plain `open` gives them)."""
+    return atomic.atomic_path(path, suffix=".part")
 
 
 def _attr_value(value: Any) -> Any:
@@ -275,30 +256,15 @@ def _attr_value(value: Any) -> Any:
 
 
 def dsrl_url(task: TaskSpec | str) -> str:
-    """The URL the installed dsrl package would download `task` from.
-
-    Read from `dsrl/infos.py` as a file, without executing `dsrl/__init__.py` (which imports
-    the simulators and creates DSRL's cache folder).
-    """
+    """The URL the installed dsrl package would download `task` from (its `infos.py`)."""
     task = _as_task(task)
     name = _dsrl_file(task)
-    spec = importlib.util.find_spec("dsrl")
-    if spec is None or not spec.submodule_search_locations:
+    if task.dsrl_url is None:
         raise DownloadError(
-            f"the dsrl package is not installed, so there is no DSRL URL for {task.name}; "
-            f"pass one with --url (e.g. {HUGGINGFACE_BASE}{name})"
-        )
-    infos_path = Path(next(iter(spec.submodule_search_locations))) / "infos.py"
-    infos_spec = importlib.util.spec_from_file_location("_benchmark_dsrl_infos", infos_path)
-    infos = importlib.util.module_from_spec(infos_spec)
-    infos_spec.loader.exec_module(infos)
-    url = infos.DATASET_URLS.get(task.name)
-    if url is None:
-        raise DownloadError(
-            f"dsrl's infos.py has no URL for {task.name}; pass one with --url "
+            f"the installed dsrl has no URL for {task.name}; pass one with --url "
             f"(e.g. {HUGGINGFACE_BASE}{name})"
         )
-    return url
+    return task.dsrl_url
 
 
 def download(task: TaskSpec | str, url: str | None = None, timeout: float = 60.0) -> Path:

@@ -21,9 +21,9 @@ from benchmark.data.collect import (
     range_filter,
     run_dir,
 )
-from benchmark.data.ppo_lagrangian import Lagrangian, PPOLagConfig, linear_cost_limit
+from benchmark.data.collect.ppo_lagrangian import Lagrangian, PPOLagConfig, linear_cost_limit
 from benchmark.errors import ConfigError, DatasetNotFoundError
-from benchmark.tasks import get_task
+from benchmark.tasks import DSRL_TASKS, get_task
 
 TOY = get_task("ToyVelocity")
 TINY = CollectSpec(
@@ -192,13 +192,14 @@ def test_load_generated_without_a_file_says_how_to_make_one(cache):
         load_generated("HalfCheetahVelocity")
 
 
-def test_collect_all_skips_finished_tasks_and_orders_navigation_first(cache):
+def test_collect_all_skips_finished_tasks_and_orders_first_needed_then_navigation(cache):
     from benchmark.data.collect import COLLECTION_ORDER, generated_dir
     from benchmark.data.collect_all import pending_tasks
 
-    assert len(COLLECTION_ORDER) == 11
-    families = [get_task(t).family for t in COLLECTION_ORDER]
-    assert families[:6] == ["navigation"] * 6
+    assert sorted(COLLECTION_ORDER) == sorted(t.name for t in DSRL_TASKS)
+    assert COLLECTION_ORDER[:3] == ("HalfCheetahVelocity", "CarRun", "PointGoal1")
+    families = [get_task(t).family for t in COLLECTION_ORDER[3:]]
+    assert families[:5] == ["navigation"] * 5
     root = generated_dir()
     done = run_dir(get_task("CarRun"), 0, root)
     done.mkdir(parents=True)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
+from benchmark import envs_toy
 from benchmark.data import load_dataset, toy
 from benchmark.errors import UnknownTaskError
 from benchmark.tasks import TOY_TASKS, get_task
@@ -25,9 +26,9 @@ def data(task):
 
 
 def test_core_matches_task_spec(task):
-    core = toy.get_core(task.name)
+    core = envs_toy.get_core(task.name)
     assert (core.obs_dim, core.act_dim, core.horizon) == (task.obs_dim, task.act_dim, task.horizon)
-    env = toy.make_toy_env(task.name, seed=0)
+    env = envs_toy.make_toy_env(task.name, seed=0)
     assert env.observation_space.shape == (task.obs_dim,)
     assert env.action_space.shape == (task.act_dim,)
 
@@ -36,12 +37,12 @@ def test_core_matches_task_spec(task):
 def test_gym_env_passes_gymnasium_checker(task):
     from gymnasium.utils.env_checker import check_env
 
-    check_env(toy.make_toy_env(task.name), skip_render_check=True)
+    check_env(envs_toy.make_toy_env(task.name), skip_render_check=True)
 
 
 def test_unknown_toy_task_raises():
     with pytest.raises(UnknownTaskError, match="toy tasks"):
-        toy.make_toy_env("ToyNope", 0)
+        envs_toy.make_toy_env("ToyNope", 0)
 
 
 # --- determinism -------------------------------------------------------------------------------
@@ -65,7 +66,7 @@ def test_default_dataset_is_deterministic_and_cached(task, data):
 
 
 def test_env_reset_is_seeded_and_ignores_global_rng(task):
-    env = toy.make_toy_env(task.name)
+    env = envs_toy.make_toy_env(task.name)
     np.random.seed(0)
     first, _ = env.reset(seed=7)
     np.random.seed(1)
@@ -126,13 +127,13 @@ def _fixed_actions(task, steps: int) -> np.ndarray:
 def test_gym_env_agrees_with_batched_core_and_vector_env(task):
     actions = _fixed_actions(task, task.horizon)
     seeds = [11, 12, 13]
-    vec = toy.ToyVectorEnv(task.name, len(seeds))
+    vec = envs_toy.ToyVectorEnv(task.name, len(seeds))
     vec_obs = vec.reset(seeds)
     for i, seed in enumerate(seeds):
-        env = toy.make_toy_env(task.name)
+        env = envs_toy.make_toy_env(task.name)
         obs, _ = env.reset(seed=seed)
         np.testing.assert_array_equal(obs, vec_obs[i])
-    singles = [toy.make_toy_env(task.name) for _ in seeds]
+    singles = [envs_toy.make_toy_env(task.name) for _ in seeds]
     for env, seed in zip(singles, seeds):
         env.reset(seed=seed)
     active = np.ones(len(seeds), dtype=bool)
@@ -158,7 +159,7 @@ def test_gym_env_agrees_with_batched_core_and_vector_env(task):
 
 
 def test_vector_env_does_not_advance_inactive_rows(task):
-    vec = toy.ToyVectorEnv(task.name, 2)
+    vec = envs_toy.ToyVectorEnv(task.name, 2)
     obs0 = vec.reset([0, 1])
     actions = np.ones((2, task.act_dim))
     obs, reward, cost, term, trunc = vec.step(actions, np.array([True, False]))
@@ -169,7 +170,7 @@ def test_vector_env_does_not_advance_inactive_rows(task):
 
 
 def test_velocity_truncates_at_horizon():
-    env = toy.make_toy_env("ToyVelocity")
+    env = envs_toy.make_toy_env("ToyVelocity")
     env.reset(seed=0)
     for t in range(100):
         _, _, term, trunc, info = env.step(np.zeros(1))
@@ -179,33 +180,33 @@ def test_velocity_truncates_at_horizon():
 
 
 def test_velocity_cost_is_speed_above_limit():
-    env = toy.make_toy_env("ToyVelocity")
+    env = envs_toy.make_toy_env("ToyVelocity")
     env.reset(seed=0)
     costs, rewards = [], []
     for _ in range(60):
         obs, reward, _, _, info = env.step(np.ones(1))
         costs.append(info["cost"])
         rewards.append(reward)
-        assert info["cost"] == float(obs[1] > toy.V_LIMIT)
+        assert info["cost"] == float(obs[1] > envs_toy.V_LIMIT)
         assert reward == pytest.approx(float(obs[1]), abs=1e-6)
     assert costs[0] == 0.0 and costs[-1] == 1.0  # full throttle crosses the limit
 
 
 def test_point_goal_laps_costs_and_out_of_bounds():
-    core = toy.get_core("ToyPointGoal")
+    core = envs_toy.get_core("ToyPointGoal")
     start = [-2.0, -2.5]
     # A robot just short of the goal heading at it, one in a hazard, one leaving the arena.
     state = np.array(
         [
-            [toy.P_GOAL[0] - 0.35, toy.P_GOAL[1], 2.0, 0.0, *start, 5.0],
-            [toy.P_HAZARDS[0, 0], toy.P_HAZARDS[0, 1], 0.0, 0.0, *start, 5.0],
-            [toy.P_BOUND - 0.01, -3.0, 2.0, 0.0, *start, 5.0],
+            [envs_toy.P_GOAL[0] - 0.35, envs_toy.P_GOAL[1], 2.0, 0.0, *start, 5.0],
+            [envs_toy.P_HAZARDS[0, 0], envs_toy.P_HAZARDS[0, 1], 0.0, 0.0, *start, 5.0],
+            [envs_toy.P_BOUND - 0.01, -3.0, 2.0, 0.0, *start, 5.0],
         ]
     )
     nxt, reward, cost, terminated = core.step(state, np.zeros((3, 2)))
     np.testing.assert_array_equal(terminated, [False, False, True])
     np.testing.assert_array_equal(cost, [0.0, 1.0, 0.0])
-    assert reward[0] == pytest.approx(0.1 + toy.P_GOAL_BONUS)  # progress plus the bonus
+    assert reward[0] == pytest.approx(0.1 + envs_toy.P_GOAL_BONUS)  # progress plus the bonus
     np.testing.assert_array_equal(nxt[0, :2], start)  # the goal puts it back at its start
     np.testing.assert_array_equal(nxt[:, -1], 6.0)
     assert nxt[0, 2] == 2.0  # speed kept
@@ -214,8 +215,8 @@ def test_point_goal_laps_costs_and_out_of_bounds():
 def test_point_goal_cutting_through_hazards_buys_reward():
     """The noise-free scripted drivers: hazard-blind is unsafe and best; repulsion is safe."""
     task = get_task("ToyPointGoal")
-    core = toy.get_core(task.name)
-    starts = toy.point_initial_state(np.random.default_rng(5), 200)
+    core = envs_toy.get_core(task.name)
+    starts = envs_toy.point_initial_state(np.random.default_rng(5), 200)
 
     def drive(alpha):
         n = len(starts)
