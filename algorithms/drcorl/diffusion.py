@@ -17,6 +17,12 @@ Deviations:
 - The sampler is a deterministic DDIM / DPM-Solver-1 integrator of the probability-flow ODE.
   The authors' 1000-step sampler (`Agents/SRPO.py:459-518`) is never used by DRCORL; ours is
   only for checking the model (tests) and for the poster's timing contrast (bench).
+
+Speed-ups of the behaviour step (`BehaviorLoss`, Config `behavior_speedup`): `eager` is the
+plain `diffusion_loss`; `compile` (torch.compile), `bf16` (bfloat16 autocast of the network) and
+`compile+bf16` draw the same noise in the same order first (`draw_noise`) so the compiled graph
+holds no generator, then run `loss_from_noise`. Without compile or autocast that path is
+bit-identical to `eager` (tests), so a variant differs from eager only by its arithmetic.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from torch.nn import functional as F
 
 TRAIN_T_MIN = 1e-3
 """Lower end of the training time range t ~ U(1e-3, 1) (`Agents/SRPO.py:440`)."""
+SPEEDUPS = ("eager", "compile", "bf16", "compile+bf16")
+"""The behaviour-step variants `BehaviorLoss` runs (Config `behavior_speedup`)."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +88,17 @@ class ResNetBlock(nn.Module):
         self.dense1 = nn.Linear(hidden, expansion * hidden)
         self.dense2 = nn.Linear(expansion * hidden, hidden)
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        h = _dropout(x, self.dropout, generator) if self.training else x
+    def forward(
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None,
+        keep: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        h = x
+        if self.training and keep is not None:  # a mask drawn beforehand (draw_noise)
+            h = x * keep / (1.0 - self.dropout)
+        elif self.training:
+            h = _dropout(x, self.dropout, generator)
         h = self.dense2(F.mish(self.dense1(self.norm(h))))
         return x + h
 
@@ -116,11 +133,13 @@ class ScoreNet(nn.Module):
         t: torch.Tensor,
         obs: torch.Tensor,
         generator: torch.Generator | None = None,
+        keeps: tuple[torch.Tensor, ...] | None = None,
     ) -> torch.Tensor:
+        """`keeps`: one dropout keep-mask per block (from `draw_noise`) instead of drawing."""
         embed = self.cond(self.time_embed(t))
         x = self.inp(torch.cat([a_t, obs, embed], dim=-1))
-        for block in self.blocks:
-            x = block(x, generator)
+        for i, block in enumerate(self.blocks):
+            x = block(x, generator, None if keeps is None else keeps[i])
         return self.out(F.mish(x))
 
 
@@ -139,6 +158,75 @@ def diffusion_loss(
     a_t = sde.alpha(t) * actions + sde.sigma(t) * z
     eps = net(a_t, t, obs, generator)
     return ((eps - z) ** 2).sum(dim=-1).mean()
+
+
+def draw_noise(
+    net: ScoreNet, actions: torch.Tensor, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...] | None]:
+    """(t, z, dropout keep-masks): the draws `diffusion_loss` makes, in its order (t, z, then
+    one mask per block as the forward pass reaches it), so the results are the same numbers."""
+    batch = actions.shape[0]
+    kw = {"generator": generator, "device": actions.device, "dtype": actions.dtype}
+    t = torch.rand((batch, 1), **kw) * (1.0 - TRAIN_T_MIN) + TRAIN_T_MIN
+    z = torch.randn(actions.shape, **kw)
+    keeps = None
+    if net.training and any(block.dropout > 0.0 for block in net.blocks):
+        keeps = tuple(
+            torch.rand((batch, block.norm.normalized_shape[0]), **kw) >= block.dropout
+            for block in net.blocks
+        )
+    return t, z, keeps
+
+
+def loss_from_noise(
+    net: ScoreNet,
+    sde: VPSDE,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    t: torch.Tensor,
+    z: torch.Tensor,
+    keeps: tuple[torch.Tensor, ...] | None,
+    autocast_bf16: bool = False,
+) -> torch.Tensor:
+    """`diffusion_loss` on noise drawn beforehand; the network optionally in bf16 autocast
+    (the loss itself is always float32)."""
+    a_t = sde.alpha(t) * actions + sde.sigma(t) * z
+    with torch.autocast(actions.device.type, dtype=torch.bfloat16, enabled=autocast_bf16):
+        eps = net(a_t, t, obs, None, keeps)
+    return ((eps.float() - z) ** 2).sum(dim=-1).mean()
+
+
+class BehaviorLoss:
+    """The behaviour loss of one step, by `speedup` (one of SPEEDUPS): `eager` calls
+    `diffusion_loss` (the reference path, unchanged); the others draw the noise first and run
+    `loss_from_noise`, compiled with `torch.compile` and/or with the network in bf16 autocast.
+    The compiled function is built on first use (compiling takes seconds to a minute)."""
+
+    def __init__(self, net: ScoreNet, sde: VPSDE, speedup: str = "eager"):
+        if speedup not in SPEEDUPS:
+            raise ValueError(f"behaviour speed-up {speedup!r} is not one of {SPEEDUPS}")
+        self.net, self.sde, self.speedup = net, sde, speedup
+        self._compiled = None
+
+    def _fn(self):
+        bf16 = "bf16" in self.speedup
+
+        def fn(obs, actions, t, z, keeps):
+            return loss_from_noise(self.net, self.sde, obs, actions, t, z, keeps, bf16)
+
+        if "compile" not in self.speedup:
+            return fn
+        if self._compiled is None:
+            self._compiled = torch.compile(fn)
+        return self._compiled
+
+    def __call__(
+        self, obs: torch.Tensor, actions: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        if self.speedup == "eager":
+            return diffusion_loss(self.net, self.sde, obs, actions, generator)
+        t, z, keeps = draw_noise(self.net, actions, generator)
+        return self._fn()(obs, actions, t, z, keeps)
 
 
 @torch.no_grad()

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ from algorithms.drcorl.adaptation import (
     project_conflicting,
 )
 from algorithms.drcorl.critics import Critic, iql_update, td_update
-from algorithms.drcorl.diffusion import VPSDE, ScoreNet, diffusion_loss, sample
+from algorithms.drcorl.diffusion import VPSDE, BehaviorLoss, ScoreNet, sample
 from algorithms.drcorl.extraction import DiracPolicy, numpy_actor, q_guidance, surrogate_loss
 from benchmark.data.dataset import Dataset
 from benchmark.errors import ConfigError
@@ -92,6 +93,12 @@ class Config:
     """Standard deviation of the Fourier frequencies W."""
     score_cond_dim: int = 128
     """Width of the time-embedding MLP 64 -> 128 -> 128."""
+    behavior_speedup: Literal["eager", "compile", "bf16", "compile+bf16"] = "eager"
+    """How the behaviour step runs (diffusion.BehaviorLoss): `eager` (plain PyTorch, the
+    reference), `compile` (torch.compile of loss + network), `bf16` (bfloat16 autocast of the
+    network), `compile+bf16`. Same noise draws in every variant. Default eager: no variant has
+    been measured on a GPU yet (`make bench` section `gpu` times them and checks the loss curve
+    against eager's seed noise; blocked: no GPU available), so none is known to be faster."""
     # --- phase B: IQL critics ---------------------------------------------------------------
     critic_steps: int = 500_000
     """IQL steps (the code trains 1M but phase C loads the 500k checkpoint, epoch 50)."""
@@ -275,6 +282,7 @@ class DRCORL:
             fourier_scale=c.score_fourier_scale,
         ).to(self.device)
         self.score.eval()  # dropout only inside the behaviour update
+        self.behavior_loss = BehaviorLoss(self.score, self.sde, c.behavior_speedup)
         self.reward_critic = Critic(obs_dim, act_dim, c.critic_hidden, c.critic_layers)
         self.cost_critic = Critic(obs_dim, act_dim, c.critic_hidden, c.critic_layers)
         self.reward_critic.to(self.device)
@@ -391,7 +399,7 @@ class DRCORL:
     # ---------------------------------------------------------------- stages
     def _behavior_step(self, batch: Batch) -> dict[str, float]:
         self.score.train()
-        loss = diffusion_loss(self.score, self.sde, batch["obs"], batch["actions"], self.gen)
+        loss = self.behavior_loss(batch["obs"], batch["actions"], self.gen)
         self.score.eval()
         opt = self.opts["behavior"]
         opt.zero_grad(set_to_none=True)
