@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="speed benchmarks (printed and written under reports/bench)")
     p.add_argument("--only", action="append", default=[], help="run only these sections")
     p.add_argument("--quick", action="store_true", help="fewer repetitions")
+    p.add_argument("--device", default=None, help="section gpu: cpu | cuda[:N] (default: CUDA)")
+    p.add_argument("--tiny", action="store_true", help="section gpu: small networks (tests)")
     p.set_defaults(handler="benchmark.bench:cli_bench")
 
     data = sub.add_parser("data", help="datasets: card, download, collect").add_subparsers(

@@ -2,12 +2,14 @@
 
 Each section is a module in this package with `run(quick: bool) -> list[dict]`; every dict is
 one printed row (it must carry `section` and `what`). Results go to reports/bench/<section>.json
-and a Markdown summary reports/bench/README.md.
+and a Markdown summary reports/bench/README.md. A section whose `run` also takes `device` and
+`tiny` (`gpu`) gets the command line's `--device` / `--tiny`.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import platform
 
@@ -21,6 +23,7 @@ SECTIONS: tuple[str, ...] = (
     "osrl",
     "caps_ccac",
     "collect",
+    "gpu",
 )
 
 
@@ -38,6 +41,13 @@ def _write_summary(out) -> None:
             lines += [f"## {name}", "", f"Machine: `{json.dumps(data['machine'])}`", ""]
             lines += [f"- {_format_row(row)}" for row in data["rows"]] + [""]
     (out / "README.md").write_text("\n".join(lines))
+
+
+def _section_options(run, args) -> dict:
+    """The optional command-line settings a section's `run` accepts (device, tiny)."""
+    accepted = inspect.signature(run).parameters
+    options = {"device": getattr(args, "device", None), "tiny": getattr(args, "tiny", False)}
+    return {k: v for k, v in options.items() if k in accepted}
 
 
 def cli_bench(args) -> int:
@@ -59,7 +69,7 @@ def cli_bench(args) -> int:
     for name in wanted:
         module = importlib.import_module(f"benchmark.bench.{name}")
         print(f"[{name}]", flush=True)
-        rows = module.run(quick=args.quick)
+        rows = module.run(quick=args.quick, **_section_options(module.run, args))
         for row in rows:
             print("  " + _format_row(row), flush=True)
         (out / f"{name}.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
