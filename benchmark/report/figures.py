@@ -7,7 +7,9 @@
   The cost axis stops at 10 as on the poster; taller values are clipped and printed.
 - `inference_figure`: panel (a). Seconds per 1000 actions against normalised score, safe in
   green and unsafe in red: our timings from `make bench` (reports/bench/drcorl.json) beside the
-  published points. Written by `figure-cost-limits` when the bench file exists.
+  published points, and the GPU timings of section `gpu` (reports/bench/gpu.json, rows measured
+  on CUDA) as triangles, or the note "GPU: not measured". Written by `figure-cost-limits` when
+  the bench file exists.
 
 Reads records and published CSVs only; never imports torch, an algorithm or the runner.
 """
@@ -236,13 +238,16 @@ _TIME_KEYS = (
 )
 
 
-def bench_timings(path: Path) -> list[tuple[str, float]]:
-    """(label, seconds per 1000 actions) for every row of a bench JSON that has a timing."""
+def bench_timings(path: Path, on_cuda_only: bool = False) -> list[tuple[str, float]]:
+    """(label, seconds per 1000 actions) for every row of a bench JSON that has a timing;
+    `on_cuda_only`: only rows whose `device` is CUDA (section gpu's measured points)."""
     data = json.loads(Path(path).read_text())
     rows = data.get("rows", []) if isinstance(data, dict) else data
     out = []
     for row in rows if isinstance(rows, list) else []:
         if not isinstance(row, dict):
+            continue
+        if on_cuda_only and not str(row.get("device", "")).startswith("cuda"):
             continue
         for key, scale in _TIME_KEYS:
             value = row.get(key)
@@ -251,6 +256,17 @@ def bench_timings(path: Path) -> list[tuple[str, float]]:
                 out.append((label, float(value) * scale))
                 break
     return out
+
+
+def gpu_timings(path: Path | None) -> list[tuple[str, float]]:
+    """The CUDA-measured inference rows of `make bench` section gpu; [] when there are none
+    (no file, no GPU on the machine that ran it, or an unreadable file)."""
+    if path is None or not Path(path).is_file():
+        return []
+    try:
+        return bench_timings(path, on_cuda_only=True)
+    except (OSError, json.JSONDecodeError):
+        return []
 
 
 def _short_label(label: str) -> str:
@@ -273,12 +289,43 @@ def drcorl_score(cells: Iterable[Cell]) -> tuple[float, bool] | None:
     ) <= 1.0
 
 
+def _gpu_points(ax, gpu: list[tuple[str, float]], score: tuple[float, bool] | None) -> None:
+    """Our GPU timings as triangles at our score (dashed lines without one), or a note."""
+    if not gpu:
+        ax.text(0.02, 0.97, "GPU: not measured", transform=ax.transAxes, fontsize=7, va="top")
+        return
+    for i, (label, seconds) in enumerate(gpu):
+        if score is not None:
+            colour = SAFE_GREEN if score[1] else UNSAFE_RED
+            ax.scatter(seconds, score[0], s=50, marker="^", color=colour, zorder=5)
+            ax.annotate(
+                f"ours GPU: {_short_label(label)}",
+                (seconds, score[0]),
+                fontsize=7,
+                xytext=(-10, 7 if i % 2 == 0 else -12),
+                textcoords="offset points",
+            )
+        else:
+            ax.axvline(seconds, color="0.3", linestyle="--", linewidth=1)
+            ax.annotate(
+                f"ours GPU: {label}",
+                (seconds, 0.02),
+                fontsize=7,
+                rotation=90,
+                va="bottom",
+                xytext=(3, 0),
+                textcoords="offset points",
+            )
+
+
 def inference_figure(
     timings: list[tuple[str, float]],
     score: tuple[float, bool] | None,
     published: pd.DataFrame,
     profile: str,
+    gpu: list[tuple[str, float]] | None = None,
 ):
+    """`gpu`: timings measured on CUDA (section gpu), drawn as triangles beside the CPU stars."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for _, row in published.iterrows():
@@ -321,8 +368,9 @@ def inference_figure(
                 xytext=(3, 0),
                 textcoords="offset points",
             )
+    _gpu_points(ax, gpu or [], score)
     ax.set_xscale("log")
-    xs = [t for _, t in timings] + list(published["seconds_per_1k_actions"])
+    xs = [t for _, t in [*timings, *(gpu or [])]] + list(published["seconds_per_1k_actions"])
     ax.set_xlim(min(xs) / 2, max(xs) * 6)  # room for the labels right of the points
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("Inference time (seconds per 1000 actions, log scale)")
@@ -344,9 +392,10 @@ def inference_figure(
 
 
 def write_inference_figure(
-    bench_path: Path, cells: list[Cell], profile: str, out_dir: Path
+    bench_path: Path, cells: list[Cell], profile: str, out_dir: Path, gpu_path: Path | None = None
 ) -> list[Path]:
-    """Panel (a) when `make bench` has written its DRCORL timings; [] (with a message) otherwise."""
+    """Panel (a) when `make bench` has written its DRCORL timings; [] (with a message) otherwise.
+    `gpu_path`: section gpu's JSON, whose CUDA rows are added (else "GPU: not measured")."""
     if not Path(bench_path).is_file():
         print(f"inference figure skipped: {bench_path} not found (run `make bench` first)")
         return []
@@ -358,7 +407,8 @@ def write_inference_figure(
     if not timings:
         print(f"inference figure skipped: no per-1000-action timings in {bench_path}")
         return []
-    fig = inference_figure(timings, drcorl_score(cells), published_inference(), profile)
+    gpu = gpu_timings(gpu_path)
+    fig = inference_figure(timings, drcorl_score(cells), published_inference(), profile, gpu)
     try:
         return _save(fig, out_dir, "inference")
     finally:
@@ -372,8 +422,9 @@ def cli_figure_cost_limits(args) -> int:
     out_dir = reports_dir() / args.profile
     paths = write_cost_limits_figure(results, args.profile, args.task, out_dir)
     table_cells, _, _ = report_cells(results, args.profile, table_limits=True)
+    bench = reports_dir() / "bench"
     paths += write_inference_figure(
-        reports_dir() / "bench" / "drcorl.json", table_cells, args.profile, out_dir
+        bench / "drcorl.json", table_cells, args.profile, out_dir, bench / "gpu.json"
     )
     for path in paths:
         print(f"wrote {path}")
