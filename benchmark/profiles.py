@@ -80,10 +80,15 @@ class Profile:
     ref: str = ""
     """How to load this profile again: its name, or the absolute path of its YAML file."""
 
-    def limits_for(self, task: TaskSpec) -> tuple[float, ...]:
+    def limits_for(self, task: TaskSpec, algorithm: str | None = None) -> tuple[float, ...]:
+        """The limits `algorithm` runs at on `task`. A task's entry may itself map algorithm
+        names to a spec, with an optional `default` (the `paper` profile runs the CarRun
+        baselines at 10 and 30 and DRCORL at its own 30)."""
         spec = self.cost_limits
         if isinstance(spec, dict):
             spec = spec.get(task.name, spec.get("default", "drcorl"))
+        if isinstance(spec, dict):
+            spec = spec.get(algorithm, spec.get("default", "drcorl"))
         return _limits(spec, task)
 
     def table_limits_for(self, task: TaskSpec) -> tuple[float, ...]:
@@ -187,7 +192,8 @@ def load_profile(name_or_path: str) -> Profile:
         ref=str(path.resolve()) if path.suffix and Path(name_or_path).suffix else name_or_path,
     )
     for task in profile.tasks:  # fail early on a bad cost_limits spec
-        profile.limits_for(get_task(task))
+        for algorithm in profile.algorithms:
+            profile.limits_for(get_task(task), algorithm)
     return profile
 
 

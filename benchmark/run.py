@@ -123,7 +123,11 @@ def plan_run(spec: RunSpec, dataset_cache: dict | None = None) -> RunPlan:
     if not 0 <= spec.seed < EVAL_SEED_BASE:
         raise ConfigError(f"seed must be in [0, {EVAL_SEED_BASE}), got {spec.seed}")
     config = resolve_config(entry.name, entry.config_cls, task.name, profile, spec.overrides)
-    limits = (spec.cost_limit,) if spec.cost_limit is not None else profile.limits_for(task)
+    limits = (
+        (spec.cost_limit,)
+        if spec.cost_limit is not None
+        else profile.limits_for(task, entry.name)
+    )
     if any(k <= 0 for k in limits):
         raise ConfigError(f"cost limits must be positive, got {list(limits)}")
     dataset = _cached_dataset(task, spec.data or profile.data, spec.data_path, dataset_cache)

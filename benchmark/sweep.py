@@ -44,7 +44,7 @@ def expand(profile: Profile, overrides: dict[str, Any], dataset_cache: dict) -> 
     for algorithm in profile.algorithms:
         conditioned = load(algorithm).cost_conditioned
         for task_name in profile.tasks:
-            limits = profile.limits_for(get_task(task_name))
+            limits = profile.limits_for(get_task(task_name), algorithm)
             for seed in profile.seeds:
                 per_run = [None] if conditioned else list(limits)
                 for limit in per_run:

@@ -20,8 +20,17 @@ def _read(name: str, folder: Path | None) -> pd.DataFrame:
 
 
 def published_table(folder: Path | None = None) -> pd.DataFrame:
-    """9 methods x 11 tasks: task, algorithm, reward, cost, doubtful, doubtful_reason, ..."""
-    return _read("drcorl_table.csv", folder)
+    """9 methods x 11 tasks: task, algorithm, reward, cost, doubtful, doubtful_reason,
+    other_cost_limits (a tuple of floats: other limits the value may be at; CarRun baselines)."""
+    frame = _read("drcorl_table.csv", folder)
+    column = frame["other_cost_limits"] if "other_cost_limits" in frame else [""] * len(frame)
+    frame["other_cost_limits"] = [_limits(text) for text in column]
+    return frame
+
+
+def _limits(text: object) -> tuple[float, ...]:
+    """`"10;20"` -> (10.0, 20.0); empty -> ()."""
+    return tuple(float(x) for x in str(text).split(";") if x.strip())
 
 
 def published_cost_limits(folder: Path | None = None) -> pd.DataFrame:

@@ -197,13 +197,22 @@ def build_rows(
 def _published_row(
     published: pd.DataFrame | None, task: str, limit: float, methods: list[str], latex: bool
 ) -> Row | None:
-    """The published values of a task, under our row at the published cost limit only."""
+    """The published values of a task, under our row at the published cost limit, and at the
+    other limits a value may have been obtained at (`other_cost_limits`: CarRun's baselines,
+    whose threshold the poster does not state)."""
     if published is None:
         return None
+    at_limit = np.isclose(published["cost_limit"].astype(float), limit)
+    if "other_cost_limits" in published:
+        at_limit |= np.array(
+            [
+                any(math.isclose(x, limit) for x in others)
+                for others in published["other_cost_limits"]
+            ],
+            dtype=bool,
+        )
     theirs = published[
-        (published["task"] == task)
-        & published["algorithm"].isin(methods)
-        & np.isclose(published["cost_limit"].astype(float), limit)
+        (published["task"] == task) & published["algorithm"].isin(methods) & at_limit
     ]
     if theirs.empty:
         return None

@@ -172,7 +172,7 @@ def test_cli_without_records_says_what_to_run(tmp_path, reports, capsys):
 def test_report_never_imports_torch_or_the_runner():
     code = (
         "import sys, benchmark.report.table, benchmark.report.diff, benchmark.report.figures\n"
-        "bad = [m for m in ('torch', 'benchmark.run', 'algorithms', 'baselines', 'osrl')"
+        "bad = [m for m in ('torch', 'benchmark.runner', 'algorithms', 'baselines', 'osrl')"
         " if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
@@ -197,3 +197,42 @@ def test_profile_table_limits_and_seeds_shape_the_table(golden_results, monkeypa
     # the profile asks for 4 seeds: every cell is short, and says so
     assert _md_row(md, "CarGoal1")[5] == "**0.75 ± 0.05 (n=3)**"
     assert "have only k of 4 seeds" in md
+
+
+def test_paper_profile_runs_carrun_baselines_at_10_and_30_and_drcorl_at_30():
+    from benchmark.profiles import load_profile
+    from benchmark.tasks import get_task
+
+    paper = load_profile("paper")
+    carrun, cheetah = get_task("CarRun"), get_task("HalfCheetahVelocity")
+    for baseline in ("bc_safe", "cdt", "caps", "ccac"):
+        assert paper.limits_for(carrun, baseline) == (10.0, 30.0)
+        assert paper.limits_for(cheetah, baseline) == (10.0,)
+    assert paper.limits_for(carrun, "drcorl") == (30.0,)
+    assert paper.table_limits_for(carrun) == (10.0, 30.0)
+
+
+def test_carrun_row_shows_both_limits_with_the_doubtful_published_baselines(
+    tmp_path, make_record, write_record
+):
+    results = tmp_path / "results"
+    for seed in range(3):
+        for limit in (10.0, 30.0):
+            write_record(results, make_record("bc_safe", "CarRun", limit, seed, 0.9, 0.5, "paper"))
+        write_record(results, make_record("drcorl", "CarRun", 30.0, seed, 0.95, 0.2, "paper"))
+    md = make_table(results, "paper", reps=200).markdown
+    low, high = _md_row(md, "CarRun (κ=10)"), _md_row(md, "CarRun (κ=30)")
+    assert low[3:5] == ["–", "–"] and high[3:5] == ["**0.95 ± 0.00**", "**0.20 ± 0.00**"]
+    lines = md.splitlines()
+    for label in ("CarRun (κ=10)", "CarRun (κ=30)"):
+        below = lines[
+            next(i for i, line in enumerate(lines) if line.startswith(f"| {label} |")) + 1
+        ]
+        published = [c.strip() for c in below.strip("|").split("|")]
+        # the baselines' published threshold is unknown: the row sits under both, marked †
+        assert published[0] == "↳ published"
+        assert [c.strip("*") for c in published[1:3]] == ["0.97†", "0.10†"]
+    # DRCORL's published CarRun value is at its own 30 only
+    assert _md_row(md, "↳ published", 0)[3:5] == ["–", "–"]
+    assert _md_row(md, "↳ published", 1)[3:5] == ["**0.99**", "**0.30†**"]
+    assert "results/published/PROVENANCE.md" in md
