@@ -5,6 +5,8 @@
 - `dsrl`: a real DSRL file from DSRL's cache (benchmark.data.dsrl);
 - `generated`: a dataset our collector made, from the suite's own cache
   (benchmark.data.generated: h5py only; the collector and torch are never imported to load);
+- `random`: a tiny in-memory dataset of random and zero-action episodes of a simulator task,
+  made in seconds, for the simulator smoke check only (benchmark.data.random_data);
 - an explicit `path` to a DSRL-format HDF5 file.
 """
 
@@ -14,7 +16,7 @@ from benchmark.data.dataset import Dataset
 from benchmark.errors import ConfigError
 from benchmark.tasks import TaskSpec, get_task
 
-DATA_SOURCES = ("auto", "toy", "dsrl", "generated")
+DATA_SOURCES = ("auto", "toy", "dsrl", "generated", "random")
 
 
 def default_source(task: TaskSpec) -> str:
@@ -39,6 +41,10 @@ def load_dataset(task: TaskSpec | str, source: str = "auto", path: str | None = 
         return load_toy_dataset(task)
     if task.is_toy:
         raise ConfigError(f"{task.name} is a toy task: its only data source is 'toy'")
+    if source == "random":
+        from benchmark.data.random_data import random_dataset
+
+        return random_dataset(task)
     if source == "dsrl":
         from benchmark.data.dsrl import load_dsrl
 

@@ -1,6 +1,6 @@
 """The dataset card: statistics of a dataset's cost-return plane, and its CR scatter plot.
 
-Follows datasets.md 4.2: the mechanical checks the reader has not already made, the
+Follows docs/datasets.md: the mechanical checks the reader has not already made, the
 statistics to compare with DSRL's reference (ranges, fractions under the cost thresholds,
 best safe return, 10x10 grid occupancy over DSRL's (cost, return) box, Spearman rho,
 termination rate, per-step costs) and the 4.1 verdict on whether offline safe-RL results on
@@ -24,10 +24,10 @@ from benchmark.tasks import TaskSpec, get_task
 
 GRID_BINS = 10
 FIXED_THRESHOLDS = (10.0, 20.0, 40.0, 80.0)
-# datasets.md 4.1: our own heuristic targets for a "meaningful" offline safe-RL dataset.
+# docs/datasets.md: our own heuristic targets for a "meaningful" offline safe-RL dataset.
 SAFE_FRACTION_RANGE = (0.15, 0.50)
 MIN_SAFE_TRAJECTORIES = 30
-MIN_UNSAFE_FRACTION = 0.30  # of trajectories with C > 2 kappa
+MIN_UNSAFE_FRACTION = 0.30  # of trajectories with C > 2 kappa (C > kappa when 2 kappa >= C_max)
 MIN_BEST_SAFE_NORMALISED = 0.7
 
 
@@ -44,7 +44,7 @@ def _num(value: Any) -> float | None:
 def dataset_card(
     dataset: Dataset, task: TaskSpec | str, cost_limit: float | None = None
 ) -> dict[str, Any]:
-    """Statistics and the datasets.md 4.1 verdict of `dataset` at cost limit `cost_limit`."""
+    """Statistics and the docs/datasets.md verdict of `dataset` at cost limit `cost_limit`."""
     task = _as_task(task)
     kappa = float(task.drcorl_cost_limit if cost_limit is None else cost_limit)
     returns = dataset.episode_returns
@@ -77,6 +77,7 @@ def dataset_card(
         "fraction_safe": _num(np.mean(safe)),
         "fraction_cost_le_2kappa": _num(np.mean(costs <= 2 * kappa)),
         "fraction_cost_above_2kappa": _num(np.mean(costs > 2 * kappa)),
+        "fraction_cost_above_kappa": _num(np.mean(costs > kappa)),
         "fraction_cost_le": {f"{c:g}": _num(np.mean(costs <= c)) for c in FIXED_THRESHOLDS},
         "n_safe": int(safe.sum()),
         "best_safe_return": best_safe,
@@ -147,7 +148,7 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
 def _next_obs_mismatches(dataset: Dataset) -> int:
     """Rows inside a trajectory whose next observation is not the following row's observation.
 
-    Zero for generated data; a cheap corruption check (datasets.md 4.2).
+    Zero for generated data; a cheap corruption check (docs/datasets.md).
     """
     inside = np.ones(len(dataset) - 1, dtype=bool) if len(dataset) > 1 else np.zeros(0, bool)
     inside[dataset.episode_ends[:-1] - 1] = False
@@ -164,9 +165,17 @@ def _next_obs_mismatches(dataset: Dataset) -> int:
 
 
 def verdict(card: dict[str, Any]) -> dict[str, Any]:
-    """The datasets.md 4.1 criteria, each with its value, target and pass/fail."""
+    """The four criteria of docs/datasets.md, each with its value, target and pass/fail.
+
+    The unsafe side is counted above 2 kappa; where DSRL's cost cap keeps no trajectory above
+    2 kappa (CarRun: kappa 30, cap 40), it is counted above kappa instead, the strongest test
+    the capped data can pass.
+    """
     lo, hi = SAFE_FRACTION_RANGE
     best = card["best_safe_return_normalised"]
+    capped = 2 * card["cost_limit"] >= card["reference"]["max_cost"]
+    unsafe = card["fraction_cost_above_kappa"] if capped else card["fraction_cost_above_2kappa"]
+    unsafe_label = "kappa (2 kappa is above the cost cap)" if capped else "2 kappa"
     criteria = {
         "safe_fraction": {
             "value": card["fraction_safe"],
@@ -179,9 +188,9 @@ def verdict(card: dict[str, Any]) -> dict[str, Any]:
             "pass": card["n_safe"] >= MIN_SAFE_TRAJECTORIES,
         },
         "unsafe_fraction": {
-            "value": card["fraction_cost_above_2kappa"],
-            "target": f">= {MIN_UNSAFE_FRACTION:.0%} of trajectories with C > 2 kappa",
-            "pass": card["fraction_cost_above_2kappa"] >= MIN_UNSAFE_FRACTION,
+            "value": unsafe,
+            "target": f">= {MIN_UNSAFE_FRACTION:.0%} of trajectories with C > {unsafe_label}",
+            "pass": unsafe is not None and unsafe >= MIN_UNSAFE_FRACTION,
         },
         "best_safe_return": {
             "value": best,
@@ -230,7 +239,7 @@ def format_card(card: dict[str, Any]) -> str:
         f"  step cost        mean {f(card['mean_step_cost'], '.3f')},"
         f" max {f(card['max_step_cost'], '.3g')}",
         f"  next-obs check   {card['next_obs_mismatch_rows']} mismatching rows",
-        "  verdict (datasets.md 4.1): "
+        "  verdict (docs/datasets.md): "
         + ("meaningful" if card["verdict"]["meaningful"] else "NOT meaningful"),
     ]
     for name, crit in card["verdict"]["criteria"].items():

@@ -1,12 +1,13 @@
 """`make data-all`: collect the eleven DSRL tasks' datasets, a few at a time, resumably.
 
-    python -m benchmark.data.collect_all [--jobs 2] [--seed 0] [--tasks PointGoal1 CarRun ...]
+    python -m benchmark.data.collect_all [--jobs 2] [--seed 0] [--tasks table | PointGoal1 ...]
 
 Each task runs as its own `python -m benchmark data collect TASK` process (one torch thread,
-`OMP_NUM_THREADS=1`), so `--jobs` should not exceed the free cores. Navigation tasks go first:
-they hold ~85% of the CPU time (datasets.md 3.2.2). Finished tasks (their run folder has
-`done.json`) are skipped; interrupted ones resume from their last checkpoint. Each task's
-output goes to `<cache>/generated/logs/<Task>.log`.
+`OMP_NUM_THREADS=1`), so `--jobs` should not exceed the free cores. The order is
+`COLLECTION_ORDER`: the three tasks first runs need, then navigation (most of the CPU time).
+Finished tasks (their run folder has `done.json`) are skipped; interrupted ones resume from
+their last checkpoint, so running the same command again resumes. Each task's output goes to
+`<cache>/generated/logs/<Task>.log`, and its wall time to `<cache>/generated/logs/timings.csv`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from benchmark.data.collect import COLLECTION_ORDER, generated_dir, run_dir
 from benchmark.errors import BenchmarkError
-from benchmark.tasks import get_task
+from benchmark.tasks import expand_task_set, get_task
 
 
 def pending_tasks(tasks: list[str], seed: int, root: Path) -> list[str]:
@@ -62,6 +63,8 @@ def run_all(tasks: list[str], jobs: int, seed: int) -> int:
                 log.close()
                 del running[task]
                 minutes = (time.monotonic() - started) / 60
+                with open(log_dir / "timings.csv", "a") as timings:
+                    timings.write(f"{task},{seed},{minutes * 60:.1f},{code},{time.time():.0f}\n")
                 status = "done" if code == 0 else f"FAILED (exit {code})"
                 print(f"[{status}] {task} after {minutes:.1f} min", flush=True)
                 if code != 0:
@@ -83,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="collections run at the same time")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--tasks", nargs="*", default=list(COLLECTION_ORDER), help="default: the eleven tasks"
+        "--tasks", nargs="*", default=None, help="task names or sets (default: the table's 11)"
     )
     args = parser.parse_args(argv)
     try:
-        tasks = [get_task(t).name for t in args.tasks]
+        tasks = list(expand_task_set(args.tasks)) if args.tasks else list(COLLECTION_ORDER)
         return run_all(tasks, max(args.jobs, 1), args.seed)
     except BenchmarkError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""benchmark.data.card: dataset statistics, the datasets.md 4.1 verdict, the scatter and CLI."""
+"""benchmark.data.card: dataset statistics, the docs/datasets.md verdict, the scatter and CLI."""
 
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ def test_scatter_png(tmp_path):
 def test_format_card_is_readable():
     text = card_module.format_card(dataset_card(meaningful_dataset(), TASK, 10))
     assert "CarRun" in text and "best safe return" in text and "[pass] safe_fraction" in text
-    assert "verdict (datasets.md 4.1): meaningful" in text
+    assert "verdict (docs/datasets.md): meaningful" in text
 
 
 def test_cli_card_writes_json_and_png(tmp_path, capsys):

@@ -221,3 +221,27 @@ def test_cli_collect_writes_the_dataset_and_its_card(cache, tmp_path, monkeypatc
     )
     assert card["source"] == "generated" and card["collection"]["steps"] == 2000
     assert main(["data", "collect", "NoSuchTask"]) == 2
+
+
+def test_same_seed_same_software_gives_a_byte_identical_hdf5(tmp_path, monkeypatch):
+    paths = []
+    for attempt in ("a", "b"):
+        monkeypatch.setenv("BENCHMARK_CACHE_DIR", str(tmp_path / attempt))
+        path = collect("ToyVelocity", steps=2000, trajectories=10, num_envs=2, progress=False)
+        paths.append(path)
+    assert paths[0].name == paths[1].name
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+
+
+def test_envs_in_worker_processes_give_the_same_episodes(tmp_path):
+    spec = CollectSpec(
+        steps=1200, trajectories=20, limit_start=20.0, limit_end=2.0, num_envs=3, rollout_steps=600
+    )
+    tables = []
+    for workers in (0, 2):
+        folder = tmp_path / f"w{workers}"
+        Collector(TOY, spec, 0, folder, progress=False, workers=workers).run()
+        tables.append(EpisodeLog(folder / "episodes").load())
+    assert tables[0].num_episodes == tables[1].num_episodes > 0
+    for key in ("obs", "actions", "rewards", "costs", "lengths", "end_step"):
+        np.testing.assert_array_equal(getattr(tables[0], key), getattr(tables[1], key))

@@ -133,6 +133,7 @@ def write_card(dataset: Dataset, task: TaskSpec, stem: Path, state: dict, report
     from benchmark.data.card import dataset_card, scatter_png, write_card_json
 
     card = dataset_card(dataset, task, task.drcorl_cost_limit)
+    card["path"] = str(Path(f"{stem}.hdf5"))
     steps = int(state["step"])
     wall = float(state["wall_seconds"])
     card["collection"] = {
