@@ -31,6 +31,7 @@ PROFILE_KEYS = {
     "seeds",
     "cost_limits",
     "table_cost_limits",
+    "average_cost_limits",
     "eval_episodes",
     "num_eval_envs",
     "checkpoint_every",
@@ -76,6 +77,10 @@ class Profile:
     """Which `profiles:` section of the algorithm YAMLs applies (default: the profile's name)."""
     algorithm_config: dict = field(default_factory=dict)
     table_cost_limits: Any = "drcorl"
+    average_cost_limits: bool = False
+    """True: the table shows each task as the mean over its table cost limits, per seed (OSRL's
+    and CAPS's convention: one score per task over its three thresholds); False: one row per
+    (task, limit)."""
     path: str = ""
     ref: str = ""
     """How to load this profile again: its name, or the absolute path of its YAML file."""
@@ -108,6 +113,13 @@ def _limits(spec: Any, task: TaskSpec) -> tuple[float, ...]:
     if isinstance(spec, (list, tuple)) and all(isinstance(v, (int, float)) for v in spec):
         return tuple(float(v) for v in spec)
     raise ConfigError(f"bad cost_limits {spec!r}: use drcorl, osrl or a list of numbers")
+
+
+def _profile_flag(data: dict, path: Path, key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: {key} must be true or false, got {value!r}")
+    return value
 
 
 def profile_path(name_or_path: str) -> Path:
@@ -179,6 +191,7 @@ def load_profile(name_or_path: str) -> Profile:
         seeds=seeds,
         cost_limits=data.get("cost_limits", "drcorl"),
         table_cost_limits=data.get("table_cost_limits", "drcorl"),
+        average_cost_limits=_profile_flag(data, path, "average_cost_limits"),
         eval_episodes=int(data.get("eval_episodes", 20)),
         num_eval_envs=int(data.get("num_eval_envs", 10)),
         checkpoint_every=int(data.get("checkpoint_every", 1000)),

@@ -80,6 +80,7 @@ class ProfileReportSettings:
 
     seeds: tuple[int, ...] | None = None
     table_cost_limits: object = "drcorl"
+    average_cost_limits: bool = False
 
 
 def profile_settings(profile: str) -> ProfileReportSettings:
@@ -91,7 +92,11 @@ def profile_settings(profile: str) -> ProfileReportSettings:
         loaded = load_profile(profile)
     except ConfigError:
         return ProfileReportSettings()
-    return ProfileReportSettings(seeds=loaded.seeds, table_cost_limits=loaded.table_cost_limits)
+    return ProfileReportSettings(
+        seeds=loaded.seeds,
+        table_cost_limits=loaded.table_cost_limits,
+        average_cost_limits=loaded.average_cost_limits,
+    )
 
 
 # --------------------------------------------------------------------------- names

@@ -31,12 +31,15 @@ from benchmark.report.records import (
     Cell,
     algorithm_order,
     display_name,
+    profile_settings,
     protocol_label,
     report_cells,
     task_order,
 )
 
 REFERENCE_ALGORITHM = "drcorl"
+AVERAGED_LIMIT = 0.0
+"""The cost limit of a cell averaged over its task's limits (a sentinel: real limits are > 0)."""
 PUBLISHED_LABEL = "published"
 MARK_DOUBTFUL = "†"
 MARK_PROTOCOL = "‡"
@@ -223,6 +226,66 @@ def _published_row(
     return pub
 
 
+# --------------------------------------------------------------------------- averaging
+
+
+def average_over_limits(
+    cells: list[Cell],
+) -> tuple[list[Cell], dict[str, tuple[float, ...]], list[str]]:
+    """OSRL's and CAPS's score: per (task, method) and seed, the mean over the task's cost
+    limits; then mean ± std over seeds as any cell. Returns the averaged cells (cost limit
+    `AVERAGED_LIMIT`), each task's averaged limits, and notes on what could not be averaged."""
+    task_limits: dict[str, tuple[float, ...]] = {}
+    groups: dict[tuple[str, str], list[Cell]] = {}
+    for cell in cells:
+        task_limits[cell.task] = tuple(sorted({*task_limits.get(cell.task, ()), cell.cost_limit}))
+        groups.setdefault((cell.task, cell.algorithm), []).append(cell)
+    out, notes = [], []
+    for (task, algorithm), group in groups.items():
+        limits = tuple(sorted(c.cost_limit for c in group))
+        if limits != task_limits[task]:
+            have = ", ".join(f"{x:g}" for x in limits)
+            notes.append(
+                f"{display_name(algorithm)} on {task}: records at cost limit(s) {have} only, "
+                f"not all of {', '.join(f'{x:g}' for x in task_limits[task])}; not averaged, "
+                "left out"
+            )
+            continue
+        out.append(_averaged_cell(task, algorithm, group))
+    return out, task_limits, notes
+
+
+def _averaged_cell(task: str, algorithm: str, group: list[Cell]) -> Cell:
+    if len({c.protocol for c in group}) > 1:
+        raise ReportError(
+            f"{display_name(algorithm)} on {task}: its cost limits were evaluated under "
+            "different protocols; they cannot be averaged"
+        )
+    common = sorted(set.intersection(*(set(c.seeds) for c in group)))
+    every = set().union(*(set(c.seeds) | set(c.missing_seeds) for c in group))
+
+    def per_seed(which: str) -> np.ndarray:
+        return np.array(
+            [np.mean([getattr(c, which)[c.seeds.index(seed)] for c in group]) for seed in common]
+        )
+
+    first = group[0]
+    return Cell(
+        task=task,
+        algorithm=algorithm,
+        cost_limit=AVERAGED_LIMIT,
+        seeds=tuple(common),
+        reward=per_seed("reward"),
+        cost=per_seed("cost"),
+        protocol=first.protocol,
+        data_source=first.data_source,
+        data_sha256=first.data_sha256,
+        missing_seeds=tuple(sorted(every - set(common))),
+        other_protocol=any(c.other_protocol for c in group),
+        other_data=any(c.other_data for c in group),
+    )
+
+
 # --------------------------------------------------------------------------- captions
 
 
@@ -231,8 +294,24 @@ def _range_text(values: list[int]) -> str:
     return f"{lo}" if lo == hi else f"{lo}–{hi}"
 
 
-def describe(cells: list[Cell], profile: str, with_published: bool) -> tuple[str, list[str]]:
-    """The caption (one paragraph) and the footnotes that apply to this table."""
+def _limits_text(per_task: dict[str, tuple[float, ...]] | dict[str, set]) -> str:
+    """The most common set of limits, then the tasks that differ: `10; CarRun: 10, 30`."""
+    common = Counter(tuple(sorted(v)) for v in per_task.values()).most_common(1)[0][0]
+    return ", ".join(f"{x:g}" for x in common) + "".join(
+        f"; {t}: {', '.join(f'{x:g}' for x in sorted(v))}"
+        for t, v in per_task.items()
+        if tuple(sorted(v)) != common
+    )
+
+
+def describe(
+    cells: list[Cell],
+    profile: str,
+    with_published: bool,
+    averaged: dict[str, tuple[float, ...]] | None = None,
+) -> tuple[str, list[str]]:
+    """The caption (one paragraph) and the footnotes that apply to this table. `averaged`:
+    each task's cost limits when the cells are averages over them (`average_over_limits`)."""
     protocols = Counter(c.protocol for c in cells)
     main = protocols.most_common(1)[0][0]
     seeds = max(c.n_seeds + len(c.missing_seeds) for c in cells)  # what the cells should have
@@ -240,12 +319,17 @@ def describe(cells: list[Cell], profile: str, with_published: bool) -> tuple[str
     per_task: dict[str, set] = {}
     for cell in cells:
         per_task.setdefault(cell.task, set()).add(cell.cost_limit)
-    common = Counter(tuple(sorted(v)) for v in per_task.values()).most_common(1)[0][0]
-    limit_text = ", ".join(f"{x:g}" for x in common) + "".join(
-        f"; {t}: {', '.join(f'{x:g}' for x in sorted(v))}"
-        for t, v in per_task.items()
-        if tuple(sorted(v)) != common
-    )
+    if averaged:
+        shown = {t: v for t, v in averaged.items() if t in per_task}
+        limit_text = (
+            f"{_limits_text(shown)}. Averaging: each cell is, per seed, the mean over the task's "
+            "cost limits (as OSRL and CAPS report their scores), then mean ± std over seeds"
+        )
+    else:
+        limit_text = (
+            f"{_limits_text(per_task)}. Averaging: none over cost limits (one limit per row; "
+            "OSRL and CAPS average theirs over three)"
+        )
     sources = Counter(c.data_source for c in cells)
     data_text = ", ".join(f"{s} ({n} cell{'s' if n > 1 else ''})" for s, n in sources.most_common())
     if len(sources) == 1:
@@ -526,13 +610,17 @@ class TableReport:
     aggregates: pd.DataFrame
 
 
-def _cells_frame(cells: list[Cell]) -> pd.DataFrame:
+def _cells_frame(
+    cells: list[Cell], averaged: dict[str, tuple[float, ...]] | None = None
+) -> pd.DataFrame:
+    averaged = averaged or {}
     return pd.DataFrame(
         [
             {
                 "task": c.task,
                 "algorithm": c.algorithm,
-                "cost_limit": c.cost_limit,
+                "cost_limit": float("nan") if c.task in averaged else c.cost_limit,
+                "cost_limits_averaged": ";".join(f"{x:g}" for x in averaged.get(c.task, ())),
                 "n_seeds": c.n_seeds,
                 "seeds": " ".join(map(str, c.seeds)),
                 "missing_seeds": " ".join(map(str, c.missing_seeds)),
@@ -560,15 +648,21 @@ def make_table(
             f"profile {profile!r} has records, but none at a task's table cost limit; "
             "see `python -m benchmark figure-cost-limits` for other limits"
         )
+    averaged = None
+    if profile_settings(profile).average_cost_limits:
+        cells, averaged, left_out = average_over_limits(cells)
+        notes = notes + left_out
+        if not cells:
+            raise ReportError(f"profile {profile!r}: no method has records at all its limits")
     published = published_table() if with_published else None
     rows_md, methods = build_rows(cells, published, latex=False)
     rows_tex, _ = build_rows(cells, published, latex=True)
-    caption, footnotes = describe(cells, profile, any(r.published for r in rows_md))
+    caption, footnotes = describe(cells, profile, any(r.published for r in rows_md), averaged)
     footnotes = footnotes + notes
     agg = aggregate(cells, reps=reps)
     markdown = render_markdown(rows_md, methods, caption, footnotes, aggregate_markdown(agg, reps))
     latex = render_latex(rows_tex, methods, caption, footnotes, agg, profile, reps)
-    return TableReport(cells, footnotes, markdown, latex, _cells_frame(cells), agg)
+    return TableReport(cells, footnotes, markdown, latex, _cells_frame(cells, averaged), agg)
 
 
 def write_table(report: TableReport, out_dir: Path) -> list[Path]:

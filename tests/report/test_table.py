@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmark.cli import main
@@ -236,3 +237,82 @@ def test_carrun_row_shows_both_limits_with_the_doubtful_published_baselines(
     assert _md_row(md, "↳ published", 0)[3:5] == ["–", "–"]
     assert _md_row(md, "↳ published", 1)[3:5] == ["**0.99**", "**0.30†**"]
     assert "results/published/PROVENANCE.md" in md
+
+
+def _fake_dsrl_dataset(task_name: str):
+    """A tiny dataset with a task's shapes: planning only needs its sha256."""
+    import numpy as np
+
+    from benchmark.data.dataset import from_arrays
+    from benchmark.tasks import get_task
+
+    task = get_task(task_name)
+    n = 4
+    arrays = {
+        "observations": np.zeros((n, task.obs_dim)),
+        "next_observations": np.zeros((n, task.obs_dim)),
+        "actions": np.zeros((n, task.act_dim)),
+        "rewards": np.zeros(n),
+        "costs": np.zeros(n),
+        "terminals": np.zeros(n, dtype=bool),
+        "timeouts": np.array([False, True, False, True]),
+    }
+    return from_arrays(task_name, arrays, source="dsrl")
+
+
+def test_paper_osrl_plan_runs_every_method_at_three_limits_per_task(capsys):
+    """`sweep --dry-run --profile paper-osrl`: the plan (with stand-in datasets, as the DSRL
+    files are not in CI) has every method at its task family's three OSRL thresholds."""
+    from benchmark.profiles import load_profile
+    from benchmark.sweep import _describe, expand
+
+    profile = load_profile("paper-osrl")
+    cache = {(t, profile.data, None): _fake_dsrl_dataset(t) for t in profile.tasks}
+    plans = expand(profile, {}, cache)
+    limits: dict[tuple, set] = {}
+    for plan in plans:
+        key = (plan.entry.name, plan.task.name, plan.spec.seed)
+        limits.setdefault(key, set()).update(plan.eval_cost_limits)
+    assert {k[0] for k in limits} == set(profile.algorithms) and len(profile.algorithms) == 9
+    for (algorithm, task, _), found in limits.items():
+        family = {20.0, 40.0, 80.0} if task != "CarRun" else {10.0, 20.0, 40.0}
+        assert found == family, (algorithm, task)
+    _describe(plans, plans)
+    out = capsys.readouterr().out
+    assert "CAPS PointGoal1 kappa=20/40/80 seed=0" in out or "caps PointGoal1" in out
+    assert "kappa=10/20/40" in out and "kappa=20/40/80" in out
+
+
+def test_paper_osrl_table_averages_over_the_three_limits_and_says_so(
+    tmp_path, make_record, write_record
+):
+    results = tmp_path / "results"
+    rewards = {20.0: [0.2, 0.3, 0.4], 40.0: [0.5, 0.6, 0.7], 80.0: [0.8, 0.9, 1.0]}
+    for limit, values in rewards.items():
+        for seed, reward in enumerate(values):
+            record = make_record(
+                "bc_safe", "CarGoal1", limit, seed, reward, limit / 40, "paper-osrl"
+            )
+            write_record(results, record)
+    # CPQ lacks the 80 run: it cannot be averaged like the others, so it is left out, said so
+    for limit in (20.0, 40.0):
+        for seed in range(3):
+            write_record(
+                results, make_record("cpq", "CarGoal1", limit, seed, 0.5, 0.5, "paper-osrl")
+            )
+    report = make_table(results, "paper-osrl", reps=200)
+    (cell,) = report.cells
+    # per seed: mean over 20/40/80 -> 0.5, 0.6, 0.7; cost (0.5 + 1 + 2) / 3 for every seed
+    assert np.allclose(cell.reward, [0.5, 0.6, 0.7]) and np.allclose(cell.cost, 3.5 / 3)
+    assert _md_row(report.markdown, "CarGoal1")[1:3] == ["_0.60 ± 0.10_", "_1.17 ± 0.00_"]
+    caption = report.markdown.splitlines()[0]
+    assert "Averaging: each cell is, per seed, the mean over the task's cost limits" in caption
+    assert "20, 40, 80" in caption
+    assert "CPQ on CarGoal1: records at cost limit(s) 20, 40 only" in report.markdown
+    assert report.cells_frame["cost_limits_averaged"].tolist() == ["20;40;80"]
+    assert "↳ published" not in report.markdown  # the poster's single-limit cells do not match
+
+
+def test_a_single_limit_table_says_it_does_not_average(golden_results):
+    caption = make_table(golden_results, "golden", reps=200).markdown.splitlines()[0]
+    assert "Averaging: none over cost limits" in caption
