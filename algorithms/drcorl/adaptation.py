@@ -11,9 +11,13 @@ RL" (NeurIPS 2025). Follows `reference/drcorl.md` §1.3 C4-C7 (`safe_policy.py:1
 - the PID Lagrangian lambda = relu(KP relu(e) + KI I + KD D), e = mean Qc - threshold,
   I <- relu(I + e), D = relu(e - e_prev).
 
+- the code's best-checkpoint rule (`safe_policy.py:171-176`): keep the policy when the online
+  episode's normalised cost C/(kappa+0.1) < cost_limit and its normalised return is above the
+  best so far (which starts at 0, so a return <= R_min is never kept).
+
 Deviations: separate h+ and h- (the code has one symmetric slack; defaults equal it); the PID
-threshold is the one the authors intended, kappa (1-gamma^L)/((1-gamma) L), not the 0.0 their
-code ends up using (drcorl.md §1.3 C6, §4 #9).
+threshold defaults to the one the authors intended, kappa (1-gamma^L)/((1-gamma) L)
+(`pid_threshold="horizon"`); their code ends up using 0.0 (`"zero"`, drcorl.md §1.3 C6, §4 #9).
 """
 
 from __future__ import annotations
@@ -76,9 +80,43 @@ def project_conflicting(g_r: torch.Tensor, g_c: torch.Tensor) -> torch.Tensor:
     return 0.5 * (r_perp + c_perp)
 
 
-def pid_threshold(cost_limit: float, gamma: float, horizon: int) -> float:
-    """The per-state Q_c level of an episode cost kappa spread evenly over L steps."""
-    return cost_limit * (1.0 - gamma**horizon) / ((1.0 - gamma) * horizon)
+PID_THRESHOLDS = ("horizon", "zero")
+
+
+def pid_threshold(cost_limit: float, gamma: float, horizon: int, mode: str = "horizon") -> float:
+    """The PID's target for mean Qc: `horizon` is the per-state Q_c level of an episode cost
+    kappa spread evenly over L steps (what the authors intended); `zero` is the 0.0 their code
+    ends up with (it reads `args.qc_thres` before setting it, `safe_policy.py:78-83,254`)."""
+    if mode == "zero":
+        return 0.0
+    if mode == "horizon":
+        return cost_limit * (1.0 - gamma**horizon) / ((1.0 - gamma) * horizon)
+    raise ValueError(f"unknown pid_threshold {mode!r}; choose one of {PID_THRESHOLDS}")
+
+
+@dataclass
+class OnlineBest:
+    """The code's online checkpoint rule (`safe_policy.py:171-176`, drcorl.md §1.3 C4.7).
+
+    After an iteration's online episode, the policy is kept when the episode's normalised
+    cost is below `threshold` (strictly) and its normalised return beats the best kept so
+    far; the best starts at 0, so an episode with normalised return <= 0 is never kept."""
+
+    threshold: float
+    best_reward: float = 0.0
+
+    def consider(self, normalised_reward: float, normalised_cost: float) -> bool:
+        """Whether this episode's policy becomes the new candidate (and remember it if so)."""
+        if normalised_cost < self.threshold and normalised_reward > self.best_reward:
+            self.best_reward = float(normalised_reward)
+            return True
+        return False
+
+    def state_dict(self) -> dict:
+        return {"best_reward": self.best_reward}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_reward = float(state["best_reward"])
 
 
 @dataclass
