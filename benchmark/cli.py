@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-path", default=None, help="explicit DSRL-format HDF5 file")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: auto)")
     _add_common_run_args(p)
-    p.set_defaults(handler="benchmark.run:cli_run")
+    p.set_defaults(handler="benchmark.runner.execution:cli_run")
 
     p = sub.add_parser("sweep", help="expand a profile into runs and submit the missing ones")
     p.add_argument("--profile", required=True)

@@ -42,6 +42,10 @@ class ConfigError(BenchmarkError, ValueError):
     """A bad config key or value, profile or command-line override."""
 
 
+class StorageError(BenchmarkError, OSError):
+    """A write that failed for lack of space (full disk, quota); nothing half-written is kept."""
+
+
 class RecordError(BenchmarkError, ValueError):
     """A run record that fails schema validation."""
 

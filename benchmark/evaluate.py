@@ -8,38 +8,25 @@ cost-conditioned policies can track their remaining budget per episode.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from benchmark.protocols import normalise_cost
 from benchmark.tasks import TaskSpec
 
-if TYPE_CHECKING:  # the report reads PROTOCOLS and must not import torch
+if TYPE_CHECKING:  # this module stays free of torch (the report imports the protocols)
     from benchmark.interface import Policy
 
 EVAL_SEED_BASE = 1_000_000
 """Evaluation episode i of every task and algorithm resets with seed EVAL_SEED_BASE + i;
 training seeds must stay below it (checked by the runner)."""
 
-PROTOCOLS = {
-    # name -> (cost normalisation label, epsilon added to kappa, online allowed)
-    "honest": ("C/kappa", 0.0, False),
-    "paper": ("C/(kappa+0.1)", 0.1, True),
-}
-
 
 def evaluation_seeds(num_episodes: int) -> list[int]:
     return [EVAL_SEED_BASE + i for i in range(num_episodes)]
-
-
-def normalise_cost(cost: np.ndarray, cost_limit: float, protocol: str) -> np.ndarray:
-    """`C/kappa` (DSRL, honest) or `C/(kappa+0.1)` (the DRCORL code, paper protocol)."""
-    epsilon = PROTOCOLS[protocol][1]
-    if cost_limit + epsilon <= 0:
-        # DSRL's convention for a zero target: (C + 1) / (kappa + 1)
-        return (np.asarray(cost) + 1.0) / (cost_limit + 1.0)
-    return np.asarray(cost) / (cost_limit + epsilon)
 
 
 @dataclass
@@ -48,9 +35,14 @@ class EpisodeResults:
     costs: np.ndarray
     lengths: np.ndarray
 
-    def metrics(self, task: TaskSpec, cost_limit: float, protocol: str) -> dict:
+    @property
+    def env_steps(self) -> int:
+        return int(np.sum(self.lengths))
+
+    def metrics(self, task: TaskSpec, cost_limit: float, kappa_epsilon: float = 0.0) -> dict:
+        """Normalised and raw summaries; cost normalised as C/(kappa + kappa_epsilon)."""
         norm_reward = task.normalise_reward(self.returns)
-        norm_cost = normalise_cost(self.costs, cost_limit, protocol)
+        norm_cost = normalise_cost(self.costs, cost_limit, kappa_epsilon)
         return {
             "normalised_reward": _summary(norm_reward),
             "normalised_cost": _summary(norm_cost),
@@ -117,9 +109,38 @@ def evaluate(
     env,
     task: TaskSpec,
     cost_limit: float,
-    protocol: str,
+    kappa_epsilon: float,
     num_episodes: int,
 ) -> dict:
     """Metrics of `num_episodes` fixed-seed episodes: normalised and raw, mean/std/per episode."""
     results = run_episodes(policy, env, evaluation_seeds(num_episodes), task.horizon)
-    return results.metrics(task, cost_limit, protocol)
+    return results.metrics(task, cost_limit, kappa_epsilon)
+
+
+class TrainingRollouts:
+    """The runner-provided `TrainContext.rollout`: episodes of a policy during training, for
+    the protocols that allow it. Builds vector envs on first use (one per width), counts every
+    environment step it runs, and closes its envs when the run is done with them."""
+
+    def __init__(self, make_env: Callable[[int], object], horizon: int, max_envs: int):
+        self._make_env = make_env
+        self._horizon = horizon
+        self._max_envs = max(1, max_envs)
+        self._envs: dict[int, object] = {}
+        self.env_steps = 0
+
+    def __call__(self, policy: Policy, seeds: list[int]) -> EpisodeResults:
+        seeds = [int(s) for s in seeds]
+        if not seeds:
+            raise ValueError("rollout needs at least one episode seed")
+        width = min(len(seeds), self._max_envs)
+        if width not in self._envs:
+            self._envs[width] = self._make_env(width)
+        results = run_episodes(policy, self._envs[width], seeds, self._horizon)
+        self.env_steps += results.env_steps
+        return results
+
+    def close(self) -> None:
+        for env in self._envs.values():
+            env.close()
+        self._envs.clear()

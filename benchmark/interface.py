@@ -8,8 +8,8 @@ of each stage is drawn from, and what one update does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -20,6 +20,17 @@ from benchmark.tasks import TaskSpec
 
 Batch = dict[str, torch.Tensor]
 """One minibatch: column name -> tensor on the run's device, first dimension = batch size."""
+
+
+def to_torch(batch: dict[str, np.ndarray], device: torch.device | str) -> Batch:
+    """A sampled numpy batch as tensors on `device` (float64 columns become float32)."""
+    out = {}
+    for key, value in batch.items():
+        array = np.asarray(value)
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)
+        out[key] = torch.as_tensor(array, device=device)
+    return out
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,18 @@ class Stage:
     critics): the runner saves the algorithm state after it as an artifact keyed by
     (algorithm, task, seed, dataset, config) and reuses it for every cost limit. Such stages
     must come first, and `state_dict` after them must not hold cost-limit-dependent values."""
+
+
+class UnknownStageError(ValueError):
+    """`update` or `batch_source` called with a stage the algorithm does not have: a bug in
+    the caller, not bad user input, so not a BenchmarkError."""
+
+
+def check_stage(algorithm: str, stage: str, stages: tuple[Stage, ...] | Sequence[str]) -> None:
+    """The one way an algorithm rejects a stage name it does not know."""
+    names = [s.name if isinstance(s, Stage) else s for s in stages]
+    if stage not in names:
+        raise UnknownStageError(f"{algorithm}: unknown stage {stage!r}; stages: {names}")
 
 
 class BatchSource(Protocol):
@@ -97,6 +120,14 @@ class Policy(Protocol):
     def observe(self, reward: np.ndarray, cost: np.ndarray, done: np.ndarray) -> None: ...
 
 
+def _plain_cost_normalisation(cost: float, cost_limit: float) -> float:
+    return cost / cost_limit
+
+
+def _drop_candidate(info: dict[str, float]) -> None:
+    """Outside the runner (unit tests, benchmarks) nobody keeps candidates."""
+
+
 @dataclass
 class TrainContext:
     """Everything an algorithm's constructor may use besides its Config."""
@@ -109,13 +140,21 @@ class TrainContext:
     seed: int
     device: torch.device
     protocol: str = "honest"
-    """`honest` (offline) or `paper` (reproduces the DRCORL code's choices)."""
+    """The evaluation protocol's name (benchmark.protocols), for messages."""
     cost_limits: tuple[float, ...] = ()
     """For cost-conditioned algorithms: every limit the run will be evaluated at."""
-    make_env: Callable[[int], Any] | None = None
-    """Builds a vector env of n envs (benchmark.envs.make_vector_env) for algorithms that
-    interact with the simulator during training; None under the honest protocol."""
-    extra: dict = field(default_factory=dict)
+    normalise_cost: Callable[[float, float], float] = _plain_cost_normalisation
+    """`normalise_cost(episode_cost, cost_limit)` as this run's protocol normalises it for
+    this algorithm (C/kappa; C/(kappa+0.1) for DRCORL under `paper`)."""
+    rollout: Callable[[Callable[[np.ndarray], np.ndarray], Sequence[int]], Any] | None = None
+    """`rollout(act_fn, seeds) -> EpisodeResults`: one episode per seed of the deterministic
+    batched `act_fn` in the task's simulator, run by the runner (which counts the steps and
+    records them as `online_env_steps`). None unless the protocol allows interaction."""
+    offer_candidate: Callable[[dict[str, float]], None] = _drop_candidate
+    """`offer_candidate(info)`: the algorithm's current state is its best policy so far (the
+    algorithm decides what best means; `info` says why, e.g. the online episode's return and
+    cost). The runner snapshots the state, replacing any earlier candidate, and evaluates it
+    on the fixed episodes beside the final iterate."""
 
 
 @runtime_checkable

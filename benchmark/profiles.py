@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from benchmark.errors import ConfigError
-from benchmark.evaluate import PROTOCOLS
+from benchmark.protocols import PROTOCOLS
 from benchmark.tasks import DSRL_TASKS, TOY_TASKS, TaskSpec, get_task
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"

@@ -1,20 +1,26 @@
-"""Run records: the schema, atomic writes, validation on load, and records -> DataFrame.
+"""Run records: the schema, building a record, atomic writes, validation on load, and
+records -> DataFrame.
 
 A record on disk always means a finished run: it is written to a temporary file in the same
-folder and `os.replace`d into place as the run's very last step.
+folder and `os.replace`d into place as the run's very last step (benchmark.atomic).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from benchmark.atomic import atomic_write_text
 from benchmark.errors import RecordError
+from benchmark.protocols import get_protocol
+
+if TYPE_CHECKING:  # the report reads records and must not import torch
+    from benchmark.runner.plan import RunPlan
+
 
 SCHEMA_VERSION = 1
 
@@ -37,7 +43,14 @@ TOP_LEVEL_FIELDS: dict[str, type | tuple[type, ...]] = {
     "metrics": dict,
     "created": str,
 }
+OPTIONAL_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "train_id": str,
+    "online_env_steps": int,
+    "selected": dict,
+}
+"""Checked when present (records written before they existed lack them)."""
 METRIC_NAMES = ("normalised_reward", "normalised_cost", "return", "cost")
+SELECTED_FIELDS = ("online", "fixed_episodes", "offered_at")
 PROTOCOL_FIELDS = ("name", "cost_normalisation", "eval_episodes", "online")
 DATASET_FIELDS = ("source", "sha256")
 
@@ -48,22 +61,6 @@ def records_dir(results: Path, profile: str) -> Path:
 
 def record_path(results: Path, profile: str, run_id: str) -> Path:
     return records_dir(results, profile) / f"{run_id}.json"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` so that readers see either the old file or the complete new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_record(results: Path, record: dict) -> Path:
@@ -105,7 +102,84 @@ def validate_record(record: Any, where: str = "record") -> dict:
     for key in DATASET_FIELDS:
         if key not in record["dataset"]:
             raise RecordError(f"{where}: dataset.{key} missing")
+    for field, kind in OPTIONAL_FIELDS.items():
+        if field in record and (
+            not isinstance(record[field], kind) or isinstance(record[field], bool)
+        ):
+            raise RecordError(f"{where}: field {field!r} has type {type(record[field]).__name__}")
     _check_metrics(record["metrics"], where)
+    if "selected" in record:
+        for key in SELECTED_FIELDS:
+            if key not in record["selected"]:
+                raise RecordError(f"{where}: selected.{key} missing")
+        _check_metrics(record["selected"]["fixed_episodes"], f"{where} (selected)")
+    return record
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def _dataset_block(plan: RunPlan, cost_limit: float) -> dict:
+    from benchmark.data.card import dataset_card
+
+    card = dataset_card(plan.dataset, plan.task, cost_limit)
+    keep = (
+        "n_transitions",
+        "n_trajectories",
+        "best_safe_return_normalised",
+        "fraction_safe",
+        "return_range",
+        "cost_range",
+    )
+    return {
+        "source": plan.dataset.source,
+        "path": plan.dataset.path,
+        "sha256": plan.dataset.sha256,
+        "card": {k: card[k] for k in keep if k in card},
+    }
+
+
+def build_record(
+    plan: RunPlan,
+    cost_limit: float,
+    metrics: dict,
+    timing: dict,
+    provenance: dict,
+    online_env_steps: int = 0,
+    selected: dict | None = None,
+) -> dict:
+    """The record of one evaluated cost limit of a finished run.
+
+    `metrics` are the final iterate's on the fixed episodes; `selected` (when the algorithm
+    offered a candidate) holds the candidate's own online score, its metrics on the same fixed
+    episodes and when it was offered; `provenance` the code/packages/hardware blocks."""
+    protocol = get_protocol(plan.protocol)
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "id": plan.record_ids[cost_limit],
+        "train_id": plan.train_id,
+        "algorithm": plan.entry.name,
+        "task": plan.task.name,
+        "cost_limit": float(cost_limit),
+        "seed": plan.spec.seed,
+        "profile": plan.profile.name,
+        "protocol": {
+            "name": protocol.name,
+            "cost_normalisation": protocol.cost_normalisation(plan.entry.name),
+            "eval_episodes": plan.profile.eval_episodes,
+            "online": online_env_steps > 0,
+            "final_iterate": True,
+        },
+        "config": plan.config,
+        "dataset": _dataset_block(plan, cost_limit),
+        **provenance,
+        "timing": timing,
+        "metrics": metrics,
+        "online_env_steps": int(online_env_steps),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if selected is not None:
+        record["selected"] = selected
     return record
 
 

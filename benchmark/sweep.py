@@ -28,7 +28,9 @@ from benchmark.paths import REPO_ROOT
 from benchmark.paths import results_dir as default_results_dir
 from benchmark.profiles import Profile, load_profile, parse_overrides
 from benchmark.results import atomic_write_text
-from benchmark.run import SNAPSHOT_INFO, RunPlan, RunSpec, execute, git_state, plan_run
+from benchmark.runner.execution import execute
+from benchmark.runner.plan import RunPlan, RunSpec, plan_run
+from benchmark.runner.provenance import SNAPSHOT_INFO, git_state
 from benchmark.tasks import get_task
 
 SNAPSHOT_PACKAGES = ("benchmark", "algorithms", "baselines")

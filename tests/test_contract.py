@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from benchmark.data import load_dataset
-from benchmark.interface import Algorithm, Policy, TrainContext
+from benchmark.interface import Algorithm, Policy, TrainContext, to_torch
 from benchmark.profiles import load_profile, resolve_config
 from benchmark.registry import ALGORITHMS, load
-from benchmark.run import _to_torch, seed_everything
+from benchmark.runner.trainer import seed_everything
 from benchmark.tasks import get_task
 
 TASK = "ToyVelocity"
@@ -41,7 +41,7 @@ def _train_a_little(algorithm, steps: int = 3) -> list[dict]:
     for stage in algorithm.stages:
         source = algorithm.batch_source(stage.name)
         for _ in range(min(steps, stage.steps)):
-            batch = _to_torch(source.sample(rng, min(stage.batch_size, 64)), torch.device("cpu"))
+            batch = to_torch(source.sample(rng, min(stage.batch_size, 64)), torch.device("cpu"))
             logs.append(algorithm.update(stage.name, batch))
     return logs
 

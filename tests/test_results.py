@@ -97,7 +97,33 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     target = tmp_path / "x.json"
     atomic_write_text(target, "old")
 
-    with pytest.raises(TypeError):
+    with pytest.raises(AttributeError):
         atomic_write_text(target, 123)  # type: ignore[arg-type]
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_record_on_a_full_disk_leaves_nothing_and_keeps_umask_permissions(tmp_path, monkeypatch):
+    import errno
+
+    from benchmark import atomic
+
+    record = make_record()
+    path = write_record(tmp_path, record)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask(), "group-readable under umask 022"
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    with pytest.raises(OSError, match="No space"):
+        write_record(tmp_path, make_record(id="def456"))
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

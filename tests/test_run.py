@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import run as run_mod
-from benchmark.errors import ConfigError
+from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.results import load_record, read_records
-from benchmark.run import RunSpec, execute, plan_run
+from benchmark.runner import RunSpec, execute, plan_run
+from benchmark.runner import execution as execute_mod
+from benchmark.runner import trainer as trainer_mod
 
 ALGO = "bc_safe"
 
@@ -70,7 +71,7 @@ def test_same_run_twice_gives_identical_metrics(tmp_path):
 
 def test_finished_run_is_not_repeated(results_dir, monkeypatch):
     [record] = execute(spec(), results_dir)
-    monkeypatch.setattr(run_mod, "execute_plan", lambda *a, **k: pytest.fail("ran again"))
+    monkeypatch.setattr(execute_mod, "execute_plan", lambda *a, **k: pytest.fail("ran again"))
     assert execute(spec(), results_dir) == [record]
 
 
@@ -81,7 +82,7 @@ class Interrupt(BaseException):
 def test_resume_continues_from_checkpoint_and_matches_uninterrupted_run(tmp_path, monkeypatch):
     [reference] = execute(spec(), tmp_path / "reference")
     calls = {"n": 0}
-    original = run_mod._to_torch
+    original = trainer_mod.to_torch
 
     def interrupt_after_45_steps(batch, device):
         calls["n"] += 1
@@ -89,11 +90,11 @@ def test_resume_continues_from_checkpoint_and_matches_uninterrupted_run(tmp_path
             raise Interrupt
         return original(batch, device)
 
-    monkeypatch.setattr(run_mod, "_to_torch", interrupt_after_45_steps)
+    monkeypatch.setattr(trainer_mod, "to_torch", interrupt_after_45_steps)
     with pytest.raises(Interrupt):
         execute(spec(), tmp_path / "resumed")
     assert read_records(tmp_path / "resumed").records == [], "no record from a broken run"
-    monkeypatch.setattr(run_mod, "_to_torch", original)
+    monkeypatch.setattr(trainer_mod, "to_torch", original)
     [resumed] = execute(spec(), tmp_path / "resumed")
     assert resumed["timing"]["resumed_from"] == {
         "stage": "train",
@@ -102,14 +103,41 @@ def test_resume_continues_from_checkpoint_and_matches_uninterrupted_run(tmp_path
     assert resumed["metrics"] == reference["metrics"]
 
 
-def test_run_that_raises_leaves_no_record_and_a_failed_status(results_dir):
-    with pytest.raises(ValueError):
-        execute(spec(overrides={"steps": 60, "actor_lr": -1.0}), results_dir)
+def test_run_that_raises_leaves_no_record_and_a_failed_status(results_dir, monkeypatch):
+    original = trainer_mod.to_torch
+    calls = {"n": 0}
+
+    def broken_after_30_steps(batch, device):
+        calls["n"] += 1
+        if calls["n"] > 30:
+            raise RuntimeError("the learning rate exploded")
+        return original(batch, device)
+
+    monkeypatch.setattr(trainer_mod, "to_torch", broken_after_30_steps)
+    with pytest.raises(RuntimeError):
+        execute(spec(), results_dir)
     assert read_records(results_dir).records == []
     [work] = list((results_dir / "work" / "smoke").iterdir())
     status = json.loads((work / "status.json").read_text())
     assert status["state"] == "failed" and "learning rate" in status["error"]
     assert Path(status["log"]).exists() and "Traceback" in Path(status["log"]).read_text()
+
+
+def test_errors_found_before_training_create_no_work_folder(results_dir):
+    for bad in (
+        spec(overrides={"steps": 60, "actor_lr": -1.0}),  # rejected by the config checks
+        spec(device="cuda:7" if not _cuda() else "tpu"),  # rejected by pick_device
+        spec(profile="demo", algorithm="drcorl", overrides={"switching": "online"}),  # by DRCORL
+    ):
+        with pytest.raises(BenchmarkError):
+            execute(bad, results_dir)
+    assert not (results_dir / "work").exists() and not (results_dir / "runs").exists()
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def test_bad_input_is_a_config_error(results_dir):
@@ -133,7 +161,7 @@ def test_cost_conditioned_algorithm_trains_once_and_writes_one_record_per_limit(
     profile.write_text(
         "name: three\ntasks: [ToyVelocity]\nalgorithms: [caps]\n"
         "cost_limits: [5, 10, 20]\neval_episodes: 2\nnum_eval_envs: 2\n"
-        "config_profile: smoke\n"
+        "budgets: smoke\n"
     )
     records = execute(
         RunSpec(algorithm="caps", task="ToyVelocity", profile=str(profile)), results_dir
@@ -175,8 +203,50 @@ def test_sigterm_checkpoints_and_a_rerun_resumes(results_dir):
     [work] = list(work_root.iterdir())
     assert "checkpoint written" in (work / "run.log").read_text()
     assert read_records(results_dir).records == []
-    plan = run_mod.plan_run(spec(overrides={"steps": 200000}))
+    plan = plan_run(spec(overrides={"steps": 200000}))
     import torch
 
     state = torch.load(work / "checkpoint.pt", weights_only=False)
     assert state["progress"]["step"] > 0 and plan.train_id == work.name
+
+
+def _paper_profile(tmp_path, algorithms: str, extra: str = "") -> str:
+    path = tmp_path / "paper_smoke.yaml"
+    path.write_text(
+        f"name: paper-smoke\nprotocol: paper\nbudgets: smoke\ntasks: [ToyVelocity]\n"
+        f"algorithms: {algorithms}\neval_episodes: 2\nnum_eval_envs: 2\n{extra}"
+    )
+    return str(path)
+
+
+def test_paper_protocol_normalises_per_method_and_names_it_in_the_id(tmp_path):
+    profile = _paper_profile(tmp_path, "[bc_safe, drcorl]")
+    baseline = plan_run(spec(profile=profile))
+    drcorl = plan_run(spec(profile=profile, algorithm="drcorl", overrides={}))
+    honest = plan_run(spec())
+    [record] = execute(spec(profile=profile), tmp_path / "results")
+    assert record["protocol"]["cost_normalisation"] == "C/kappa", "baselines keep C/kappa"
+    costs = record["metrics"]["cost"]["per_episode"]
+    assert record["metrics"]["normalised_cost"]["per_episode"] == [c / 10.0 for c in costs]
+    assert record["id"] == baseline.record_ids[10.0] != honest.record_ids[10.0]
+    from benchmark.runner.plan import evaluation_identity
+
+    assert evaluation_identity(drcorl.profile, "drcorl")["cost_normalisation"] == "C/(kappa+0.1)"
+    assert evaluation_identity(honest.profile, "bc_safe") == {
+        "episodes": 4,
+        "normalisation": "honest",
+    }, "honest ids are those of records written before the per-method key existed"
+
+
+def test_online_switching_counts_the_runners_environment_steps(tmp_path):
+    profile = _paper_profile(
+        tmp_path, "[drcorl]", "algorithm_config:\n  drcorl:\n    switching: online\n"
+    )
+    [record] = execute(spec(profile=profile, algorithm="drcorl", overrides={}), tmp_path / "r")
+    iterations = record["config"]["adapt_iterations"]
+    assert record["protocol"]["online"] is True
+    assert record["protocol"]["cost_normalisation"] == "C/(kappa+0.1)"
+    from benchmark.tasks import get_task
+
+    # one episode per adaptation iteration; ToyVelocity episodes always run to the horizon
+    assert record["online_env_steps"] == iterations * get_task("ToyVelocity").horizon

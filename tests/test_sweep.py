@@ -23,7 +23,7 @@ from benchmark.sweep import SlurmOptions, SweepJob, profile_status, snapshot_cod
 def write_profile(folder: Path, name: str, body: str) -> str:
     path = folder / f"{name}.yaml"
     path.write_text(
-        f"name: {name}\nconfig_profile: smoke\ntasks: [ToyVelocity]\n"
+        f"name: {name}\nbudgets: smoke\ntasks: [ToyVelocity]\n"
         f"eval_episodes: 2\nnum_eval_envs: 2\n{body}"
     )
     return str(path)
@@ -154,7 +154,7 @@ def test_failed_run_is_reported_with_its_log_and_the_rest_go_on(tmp_path):
 def test_local_timeout_requeues_a_checkpointing_run_which_completes(tmp_path):
     import submitit
 
-    from benchmark.run import RunSpec
+    from benchmark.runner import RunSpec
 
     results = tmp_path / "results"
     profile = write_profile(
@@ -180,7 +180,7 @@ def test_local_timeout_requeues_a_checkpointing_run_which_completes(tmp_path):
 
 
 def test_status_counts_from_files(tmp_path):
-    from benchmark.run import RunSpec, execute
+    from benchmark.runner import RunSpec, execute
 
     profile_path = write_profile(
         tmp_path,
@@ -229,7 +229,7 @@ def test_status_counts_from_files(tmp_path):
 def test_snapshot_is_content_addressed_and_records_the_commit(tmp_path):
     first = snapshot_code(tmp_path)
     assert snapshot_code(tmp_path) == first
-    assert (first / "benchmark" / "run.py").exists()
+    assert (first / "benchmark" / "runner" / "plan.py").exists()
     assert (first / "benchmark" / "configs" / "profiles" / "smoke.yaml").exists()
     info = json.loads((first / "SNAPSHOT.json").read_text())
     assert {"git_commit", "dirty", "source"} <= set(info)

@@ -18,9 +18,9 @@ The first three stages do not depend on the cost limit and are shared across cos
 Deviations from the code (each a Config option where the code's behaviour is kept too):
 - The switching signal is offline by default: L (1-gamma) mean_s Qbar_c(s, pi(s)) over a
   fixed set of dataset states, / kappa (the code's unused `offline_evaluate_cost`). The code's
-  one online episode per iteration is `switching="online"`: only under the `paper` protocol,
-  and then this class rolls out one episode per adaptation iteration in `ctx.make_env(1)` --
-  the suite's one exception to "no rollouts in an algorithm file".
+  one online episode per iteration is `switching="online"`: only under a protocol that
+  allows interaction (`paper`), and then each adaptation iteration asks the runner for one
+  episode through `ctx.rollout` (the runner runs it and counts its environment steps).
 - No best-checkpoint selection: the final iterate is reported, in both switching modes (the
   code saves the best single-episode online checkpoint, drcorl.md §3).
 - "both" projects raw gradients and takes one Adam step (the poster); the code's projection
@@ -208,10 +208,10 @@ def _check_config(config: Config, ctx: TrainContext) -> None:
     for key in ("behavior_batch_size", "critic_batch_size", "policy_batch_size"):
         if getattr(config, key) < 1:
             raise ConfigError(f"drcorl: {key} must be a positive integer")
-    if config.switching == "online" and (ctx.protocol != "paper" or ctx.make_env is None):
+    if config.switching == "online" and ctx.rollout is None:
         raise ConfigError(
             "drcorl: switching=online rolls out the policy in the simulator during training, "
-            "which only the `paper` protocol allows (and it needs an environment); "
+            "which only a protocol that allows interaction (`paper`) provides; "
             f"this run has protocol={ctx.protocol!r}. Use switching=critic (the offline "
             "default) or run with the paper protocol."
         )
@@ -318,13 +318,10 @@ class DRCORL:
 
         # Cost-limit-dependent values live here, never in state_dict (artifact cache).
         self.horizon = int(ctx.task.horizon)
-        paper = ctx.protocol == "paper"
-        self.cost_norm = float(ctx.cost_limit) + (0.1 if paper else 0.0)
         self.pid_target = pid_threshold(float(ctx.cost_limit), c.gamma, self.horizon)
         self.pid = PIDLagrangian(c.pid_kp, c.pid_ki, c.pid_kd)
         self.counters = {"policy_steps": 0, "adapt_k": 0, "reward": 0, "both": 0, "cost": 0}
         self.cost_ema: float | None = None
-        self._env = None  # built on first use under switching=online
         self.last_online_return = 0.0
 
         self.stages = (
@@ -469,7 +466,7 @@ class DRCORL:
         obs = batch["obs"][half:]
         beta = beta_at(k, c.beta_schedule, c.beta_coef)
         raw_cost = self._cost_estimate(k)
-        cost = raw_cost / self.cost_norm
+        cost = self.ctx.normalise_cost(raw_cost, float(self.ctx.cost_limit))
         branch = choose_branch(
             k, cost, c.warmup_iterations, c.cost_threshold, c.slack_lower, c.slack_upper
         )
@@ -571,29 +568,13 @@ class DRCORL:
 
     def _online_episode_cost(self, k: int) -> float:
         """switching=online only: the cost of ONE episode of the current policy in the real
-        environment, as the authors' code does every iteration (drcorl.md §0.2). This is the
-        suite's single sanctioned rollout inside an algorithm; it is allowed only under the
-        `paper` protocol (checked at construction) and makes the run online."""
-        if self._env is None:
-            self._env = self.ctx.make_env(1)
-        act = torch_actor(self.actor, self.device)
+        environment, as the authors' code does every iteration (drcorl.md §0.2), run by the
+        runner through `ctx.rollout` (only under a protocol that allows it, checked at
+        construction)."""
         seed = ONLINE_SEED_BASE + 100_000 * int(self.ctx.seed) + k
-        episode_return, episode_cost = _one_episode(self._env, act, seed, self.horizon)
-        self.last_online_return = episode_return
-        return episode_cost
-
-
-def _one_episode(env, act, seed: int, max_steps: int) -> tuple[float, float]:
-    """(return, cost) of one episode in a 1-env `benchmark.envs.VectorEnv`."""
-    obs = env.reset([seed])
-    total_reward = total_cost = 0.0
-    for _ in range(max_steps):
-        obs, reward, cost, terminated, truncated = env.step(act(obs), np.ones(1, dtype=bool))
-        total_reward += float(reward[0])
-        total_cost += float(cost[0])
-        if terminated[0] or truncated[0]:
-            break
-    return total_reward, total_cost
+        episode = self.ctx.rollout(torch_actor(self.actor, self.device), [seed])
+        self.last_online_return = float(episode.returns[0])
+        return float(episode.costs[0])
 
 
 def _flat(tensors) -> torch.Tensor:

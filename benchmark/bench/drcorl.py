@@ -26,9 +26,8 @@ from algorithms.drcorl import DRCORL, Config
 from algorithms.drcorl.diffusion import TRAIN_T_MIN
 from algorithms.drcorl.extraction import EXTRACT_T_MAX, EXTRACT_T_MIN
 from benchmark.data.dataset import from_arrays
-from benchmark.interface import TrainContext
+from benchmark.interface import TrainContext, to_torch
 from benchmark.profiles import load_profile, resolve_config
-from benchmark.run import _to_torch
 from benchmark.tasks import DSRL_TASKS, get_task
 
 TASK = "CarGoal1"
@@ -96,12 +95,12 @@ def _pick(timing: tuple[float, float], device: torch.device) -> float:
 def _through_update(algo: DRCORL, stage: str, batch_size: int, device) -> callable:
     source = algo.batch_source(stage)
     rng = np.random.default_rng(0)
-    return lambda: algo.update(stage, _to_torch(source.sample(rng, batch_size), device))
+    return lambda: algo.update(stage, to_torch(source.sample(rng, batch_size), device))
 
 
 def _fixed_batch(algo: DRCORL, stage: str, batch_size: int, device) -> dict:
     source = algo.batch_source(stage)
-    return _to_torch(source.sample(np.random.default_rng(1), batch_size), device)
+    return to_torch(source.sample(np.random.default_rng(1), batch_size), device)
 
 
 # ------------------------------------------------------------------------ bare torch steps

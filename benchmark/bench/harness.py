@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.run import PreemptionGuard, RunSpec, Trainer, _to_torch, plan_run
+from benchmark.interface import to_torch
+from benchmark.runner.plan import RunSpec, plan_run
+from benchmark.runner.trainer import PreemptionGuard, Trainer
 
 
 def _trainer(folder: Path, steps: int, batch_size: int) -> Trainer:
@@ -25,6 +27,7 @@ def _trainer(folder: Path, steps: int, batch_size: int) -> Trainer:
     )
     trainer = Trainer(plan, folder, logging.getLogger("bench.harness"), torch.device("cpu"))
     trainer.build()
+    trainer.restore()
     stage = trainer.algorithm.stages[-1]
     trainer.algorithm.stages = (dataclasses.replace(stage, steps=steps, batch_size=batch_size),)
     return trainer
@@ -33,7 +36,7 @@ def _trainer(folder: Path, steps: int, batch_size: int) -> Trainer:
 def _bare_seconds(trainer: Trainer, steps: int, batch_size: int) -> float:
     stage = trainer.algorithm.stages[0]
     source = trainer.algorithm.batch_source(stage.name)
-    batch = _to_torch(source.sample(np.random.default_rng(0), batch_size), torch.device("cpu"))
+    batch = to_torch(source.sample(np.random.default_rng(0), batch_size), torch.device("cpu"))
     start = time.perf_counter()
     for _ in range(steps):
         trainer.algorithm.update(stage.name, batch)
@@ -57,7 +60,7 @@ def _component_us(trainer: Trainer, batch_size: int, reps: int) -> dict[str, flo
     sample = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(reps):
-        _to_torch(batch, torch.device("cpu"))
+        to_torch(batch, torch.device("cpu"))
     convert = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(10):

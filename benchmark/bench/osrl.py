@@ -23,8 +23,7 @@ import numpy as np
 import torch
 
 from benchmark.data.dataset import from_arrays
-from benchmark.interface import TrainContext
-from benchmark.run import _to_torch
+from benchmark.interface import TrainContext, to_torch
 from benchmark.tasks import DSRL_TASKS, TaskSpec, get_task
 
 ALGORITHMS = ("bc_safe", "bcq_lag", "bear_lag", "cpq", "coptidice", "cdt")
@@ -74,7 +73,7 @@ def _time_updates(algorithm, device: torch.device, quick: bool) -> tuple[float, 
     rng = np.random.default_rng(0)
 
     def batch():
-        return _to_torch(source.sample(rng, stage.batch_size), device)
+        return to_torch(source.sample(rng, stage.batch_size), device)
 
     start = time.perf_counter()
     batches = [batch() for _ in range(4)]

@@ -74,7 +74,7 @@ def test_osrl_settings_reach_the_model(data):
 def test_bc_safe_is_safer_than_bc_on_all_data(results_dir):
     """ToyPointGoal at kappa 10: cloning every trajectory drives through the hazards far more
     than cloning the safe ones."""
-    from benchmark.run import RunSpec, execute
+    from benchmark.runner import RunSpec, execute
 
     def cost(mode: str) -> float:
         spec = RunSpec(

@@ -85,7 +85,7 @@ def test_evaluation_does_not_touch_the_global_rng():
 def test_the_lagrangian_makes_bcq_lag_safe_on_toy_velocity(results_dir):
     """ToyVelocity, a 500-step demo-style budget: at kappa 10 the PID Lagrangian must keep the
     episode cost within the limit, far below the same method with an unreachable limit."""
-    from benchmark.run import RunSpec, execute
+    from benchmark.runner import RunSpec, execute
 
     small = {
         "steps": 500,

@@ -12,7 +12,7 @@ from baselines.bear_lag import BEARLag, Config
 from benchmark.data import load_dataset
 from benchmark.errors import ConfigError
 from benchmark.interface import TrainContext
-from benchmark.run import _to_torch
+from benchmark.interface import to_torch
 from benchmark.tasks import get_task
 
 SMALL = {"a_hidden_sizes": [16], "c_hidden_sizes": [16], "vae_hidden_sizes": 16}
@@ -55,7 +55,7 @@ def test_actor_loss_adds_minus_q_only_from_the_start_step():
     rng = np.random.default_rng(0)
     for step in range(5):
         alpha = float(algorithm.model.log_alpha.exp())
-        stats = algorithm.update("train", _to_torch(source.sample(rng, 32), torch.device("cpu")))
+        stats = algorithm.update("train", to_torch(source.sample(rng, 32), torch.device("cpu")))
         without_q = alpha * (stats["mmd_loss"] - 0.05) + stats["qc_penalty"]
         assert math.isclose(stats["actor_loss"], without_q, rel_tol=1e-4, abs_tol=1e-6) == (
             step < 3
@@ -67,7 +67,7 @@ def test_actor_loss_adds_minus_q_only_from_the_start_step():
 def test_bear_lag_respects_the_limit_on_toy_velocity(results_dir):
     """ToyVelocity at the demo budget (2000 steps): within kappa 10, and far cheaper than the
     same method with an unreachable limit. (Shorter runs catch the PID multiplier mid-swing.)"""
-    from benchmark.run import RunSpec, execute
+    from benchmark.runner import RunSpec, execute
 
     def metrics(kappa: float) -> dict:
         spec = RunSpec("bear_lag", "ToyVelocity", cost_limit=kappa, profile="demo")

@@ -245,7 +245,7 @@ def test_state_dict_restores_the_temperature_in_place(cdt):
 @pytest.mark.slow
 def test_cdt_meets_every_cost_limit_on_toy_velocity(results_dir):
     """The demo budget: one model, three limits, each safe, with more reward than BC-Safe."""
-    from benchmark.run import RunSpec, execute
+    from benchmark.runner import RunSpec, execute
 
     records = execute(RunSpec(algorithm="cdt", task="ToyVelocity", profile="demo"), results_dir)
     safe = execute(

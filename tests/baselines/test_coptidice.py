@@ -74,7 +74,7 @@ def test_unknown_f_divergence_is_rejected():
 def test_coptidice_is_safer_than_bc_on_all_data(results_dir):
     """ToyVelocity at kappa 10, a 600-step demo-style budget: the cost-penalised weighted BC is
     within the limit and cheaper than cloning every trajectory, at a comparable reward."""
-    from benchmark.run import RunSpec, execute
+    from benchmark.runner import RunSpec, execute
 
     def metrics(algorithm: str, overrides: dict) -> dict:
         spec = RunSpec(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.run import RunSpec, execute
+from benchmark.runner import RunSpec, execute
 
 
 def _demo_records(algorithm: str, results_dir, cost_limit: float | None = None) -> dict:

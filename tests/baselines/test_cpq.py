@@ -61,7 +61,7 @@ def test_log_alpha_is_checkpointed():
 def test_cpq_respects_the_limit_on_toy_velocity(results_dir):
     """ToyVelocity, the demo networks for 500 steps: the constrained policy stays within
     kappa 10 and costs far less than the same method with an unreachable limit."""
-    from benchmark.run import RunSpec, execute
+    from benchmark.runner import RunSpec, execute
 
     small = {"steps": 500}
 

@@ -5,7 +5,7 @@ seed, build the model and trainer with the script's keyword arguments, feed batc
 OSRL's own data code builds (`TransitionDataset` / `process_bc_dataset` / `SequenceDataset`
 samples collated by torch's `default_collate`, exactly what its DataLoader does) and call
 `trainer.train_one_step`. The adapter gets the same rows through the suite's path (its batch
-source's columns, the runner's `_to_torch`, `update`). After 20 steps every parameter, every
+source's columns, `interface.to_torch`, `update`). After 20 steps every parameter, every
 optimiser moment and every extra state tensor must be *bit-identical*: the adapters use
 osrl-lib's trainers and reproduce OSRL's data arithmetic exactly, and their private RNG stream
 starts where OSRL's global one would after building the model. Only the sampling of row
@@ -45,7 +45,7 @@ from benchmark.data import load_dataset
 from benchmark.data.toy import generate_dataset
 from benchmark.interface import TrainContext
 from benchmark.registry import load
-from benchmark.run import _to_torch
+from benchmark.interface import to_torch
 from benchmark.tasks import get_task
 
 SEED = 7
@@ -309,7 +309,7 @@ def test_transition_adapter_matches_osrl_loop(name):
     batches = index_batches(len(data))
     our_stats = [
         adapter.update(
-            "train", _to_torch({k: v[i] for k, v in columns.items()}, torch.device("cpu"))
+            "train", to_torch({k: v[i] for k, v in columns.items()}, torch.device("cpu"))
         )
         for i in batches
     ]
@@ -350,7 +350,7 @@ def test_bc_safe_matches_osrl_loop():
 
     batches = index_batches(len(columns["obs"]))
     for rows in batches:
-        adapter.update("train", _to_torch({k: v[rows] for k, v in columns.items()}, "cpu"))
+        adapter.update("train", to_torch({k: v[rows] for k, v in columns.items()}, "cpu"))
 
     seed_all(SEED)
     model, trainer = osrl_build("bc_safe", cfg, task, data, cost_limit)
@@ -410,7 +410,7 @@ def test_cdt_matches_osrl_sequence_dataset_and_loop():
             np.testing.assert_array_equal(theirs[i].numpy(), ours[key], err_msg=key)
 
     for batch in our_batches:
-        adapter.update("train", _to_torch(batch, torch.device("cpu")))
+        adapter.update("train", to_torch(batch, torch.device("cpu")))
 
     seed_all(SEED)
     model, trainer = osrl_build("cdt", cfg, task, data, 20.0)
@@ -433,7 +433,7 @@ def test_resume_is_exact(name):
     _, first = build_adapter(name, task, data, cost_limit=20.0)
     source = first.batch_source("train")
     rng = np.random.default_rng(9)
-    batches = [_to_torch(source.sample(rng, BATCH), torch.device("cpu")) for _ in range(16)]
+    batches = [to_torch(source.sample(rng, BATCH), torch.device("cpu")) for _ in range(16)]
     for batch in batches[:8]:
         first.update("train", batch)
     buffer = io.BytesIO()

@@ -8,8 +8,8 @@ import torch
 
 from algorithms.drcorl import DRCORL, Config
 from benchmark.data.dataset import Dataset, from_arrays
-from benchmark.interface import TrainContext
-from benchmark.run import _to_torch
+from benchmark.interface import TrainContext, to_torch
+from benchmark.protocols import get_protocol
 from benchmark.tasks import get_task
 
 SMALL = {
@@ -55,7 +55,7 @@ def build(
     seed: int = 0,
     cost_limit: float = 10.0,
     protocol="honest",
-    make_env=None,
+    rollout=None,
     **config,
 ) -> DRCORL:
     torch.manual_seed(seed)
@@ -66,7 +66,8 @@ def build(
         seed=seed,
         device=torch.device("cpu"),
         protocol=protocol,
-        make_env=make_env,
+        normalise_cost=lambda c, k: float(get_protocol(protocol).normalise_cost(c, k, "drcorl")),
+        rollout=rollout,
     )
     return DRCORL(Config(**{**SMALL, **config}), ctx)
 
@@ -80,7 +81,7 @@ def train(algo: DRCORL, stages=None, seed: int = 0) -> dict[str, list[dict]]:
             continue
         source = algo.batch_source(stage.name)
         logs[stage.name] = [
-            algo.update(stage.name, _to_torch(source.sample(rng, stage.batch_size), algo.device))
+            algo.update(stage.name, to_torch(source.sample(rng, stage.batch_size), algo.device))
             for _ in range(stage.steps)
         ]
     return logs

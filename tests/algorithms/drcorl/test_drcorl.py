@@ -7,10 +7,12 @@ import pytest
 import torch
 
 from algorithms.drcorl.drcorl import _authors_segment_returns, reward_scale
-from benchmark import run as run_mod
 from benchmark.envs import make_vector_env
+from benchmark.evaluate import TrainingRollouts
 from benchmark.errors import ConfigError
-from benchmark.run import RunSpec, execute
+from benchmark.interface import StatelessPolicy
+from benchmark.runner import RunSpec, execute
+from benchmark.runner import trainer as trainer_mod
 from benchmark.tasks import get_task
 
 from .conftest import build, train
@@ -21,24 +23,33 @@ def test_bad_option_is_a_config_error(toy_velocity):
         build(toy_velocity, manipulation="pcgrad")
 
 
-def test_online_switching_needs_the_paper_protocol(toy_velocity):
+def test_online_switching_needs_a_protocol_that_allows_rollouts(toy_velocity):
     with pytest.raises(ConfigError, match="paper"):
         build(toy_velocity, switching="online")
-    env_factory = lambda n: make_vector_env(get_task("ToyVelocity"), n)  # noqa: E731
     with pytest.raises(ConfigError, match="paper"):
-        build(toy_velocity, switching="online", make_env=env_factory)
+        build(toy_velocity, switching="online", protocol="paper", rollout=None)
 
 
-def test_online_switching_rolls_out_one_episode_per_iteration(toy_velocity):
-    built = []
+def test_online_switching_asks_the_runner_for_one_episode_per_iteration(toy_velocity):
+    built, seeds = [], []
+    task = get_task("ToyVelocity")
 
     def make_env(n):
         built.append(n)
-        return make_vector_env(get_task("ToyVelocity"), n)
+        return make_vector_env(task, n)
 
-    algo = build(toy_velocity, switching="online", protocol="paper", make_env=make_env)
+    rollouts = TrainingRollouts(make_env, task.horizon, max_envs=4)
+
+    def rollout(act_fn, episode_seeds):
+        seeds.append(list(episode_seeds))
+        return rollouts(StatelessPolicy(act_fn), episode_seeds)
+
+    algo = build(toy_velocity, switching="online", protocol="paper", rollout=rollout)
     logs = train(algo)["adapt"]
-    assert built == [1], "one 1-env vector env, built once"
+    rollouts.close()
+    assert built == [1], "one 1-env vector env, built once by the runner's rollouts"
+    assert [len(s) for s in seeds] == [1] * len(logs) and len({s[0] for s in seeds}) == len(logs)
+    assert rollouts.env_steps == len(logs) * task.horizon, "every step counted"
     for log in logs:
         assert log["cost_estimate_raw"] == int(log["cost_estimate_raw"])  # an episode's 0/1 sum
         assert np.isclose(log["cost_estimate"], log["cost_estimate_raw"] / 10.1)  # kappa + 0.1
@@ -131,7 +142,7 @@ class Interrupt(BaseException):
 def test_runner_resume_mid_adaptation_matches_an_uninterrupted_run(tmp_path, monkeypatch):
     [reference] = execute(_spec(), tmp_path / "reference")
     calls = {"n": 0}
-    original = run_mod._to_torch
+    original = trainer_mod.to_torch
 
     def interrupt(batch, device):
         calls["n"] += 1
@@ -139,10 +150,10 @@ def test_runner_resume_mid_adaptation_matches_an_uninterrupted_run(tmp_path, mon
             raise Interrupt
         return original(batch, device)
 
-    monkeypatch.setattr(run_mod, "_to_torch", interrupt)
+    monkeypatch.setattr(trainer_mod, "to_torch", interrupt)
     with pytest.raises(Interrupt):
         execute(_spec(), tmp_path / "resumed")
-    monkeypatch.setattr(run_mod, "_to_torch", original)
+    monkeypatch.setattr(trainer_mod, "to_torch", original)
     [resumed] = execute(_spec(), tmp_path / "resumed")
     assert resumed["timing"]["resumed_from"] == {"stage": "adapt", "step": 20}
     assert resumed["metrics"] == reference["metrics"]

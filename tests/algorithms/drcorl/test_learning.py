@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import pytest
 
-from benchmark.run import RunSpec, execute
+from benchmark.runner import RunSpec, execute
 
 SEEDS = (0, 1, 2)
 

@@ -1,0 +1,84 @@
+"""What a record says about where it was made: code version, packages, hardware.
+
+Recorded, never hashed: a new commit or another machine does not orphan finished runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from benchmark.paths import REPO_ROOT
+
+PACKAGES = (
+    "torch",
+    "numpy",
+    "gymnasium",
+    "mujoco",
+    "safety-gymnasium",
+    "bullet-safety-gym",
+    "dsrl",
+    "osrl-lib",
+    "submitit",
+    "h5py",
+)
+SNAPSHOT_INFO = "SNAPSHOT.json"
+"""Written into a sweep's code snapshot: the commit the snapshot was taken from."""
+
+
+def git_state(root: Path | None = None) -> dict:
+    """Commit and dirtiness of the code that runs; inside a sweep's code snapshot, those of
+    the checkout the snapshot was taken from."""
+    root = root or REPO_ROOT
+    info = root / SNAPSHOT_INFO
+    if info.exists():
+        return {**json.loads(info.read_text()), "path": str(root)}
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        status = ["git", "status", "--porcelain", "--untracked-files=no"]
+        dirty = subprocess.run(status, cwd=root, capture_output=True, text=True, timeout=10).stdout
+        return {"git_commit": commit, "dirty": bool(dirty.strip()), "path": str(root)}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": "unknown", "dirty": False, "path": str(root)}
+
+
+def packages() -> dict:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def hardware(device: torch.device) -> dict:
+    info = {
+        "device": str(device),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "hostname": platform.node(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def provenance(device: torch.device) -> dict:
+    """The `code`, `packages` and `hardware` blocks of a record."""
+    return {"code": git_state(), "packages": packages(), "hardware": hardware(device)}
