@@ -5,6 +5,12 @@ For every published cell (the poster table, and the cost-limit ablation) the rep
 safety verdict (mean normalised cost ≤ 1) flips. Doubtful published cells (see
 results/published/PROVENANCE.md) are marked, cells we have no records for are listed as missing,
 and `--fail-on-flip` makes the command exit 1 when any verdict flips.
+
+Budgets: the header and every compared row state the ratio of the runs' training budget --
+samples drawn, i.e. steps x batch size summed over an algorithm's stages -- to the reference
+budget (the `paper` budget set, `results/published/reference_budgets.csv`). A diff of a
+reduced-budget profile (`cpu`, `demo`) says so: it measures distance from the published numbers,
+it does not reproduce them.
 """
 
 from __future__ import annotations
@@ -16,10 +22,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.report.published import SOURCE, published_cost_limits, published_table
+from benchmark.atomic import atomic_write_text
+from benchmark.report.published import (
+    REFERENCE_PROFILE,
+    SOURCE,
+    published_cost_limits,
+    published_table,
+    reference_budgets,
+)
 from benchmark.report.records import (
     SAFE_COST,
     Cell,
+    algorithm_order,
     display_name,
     protocol_label,
     report_cells,
@@ -51,8 +65,89 @@ DIFF_COLUMNS = (
     "doubtful",
     "doubtful_reason",
     "protocol",
+    "budget_ratio",
     "note",
 )
+
+STAGE_BUDGETS: dict[str, tuple[tuple[str, str, int], ...]] = {
+    "ccac": (("warmup_steps", "batch_size", 1), ("steps", "batch_size", 1)),
+    "drcorl": (
+        ("behavior_steps", "behavior_batch_size", 1),
+        ("critic_steps", "critic_batch_size", 1),
+        ("extract_steps", "policy_batch_size", 1),
+        ("adapt_iterations", "policy_batch_size", 2),
+    ),
+}
+"""Per algorithm: (steps key, batch-size key, batch multiplier) of each training stage, as its
+`stages` are built from its Config (tests/report/test_diff_budgets.py checks every registered
+algorithm against its real stages). Algorithms not listed have one stage, steps x batch_size.
+The report reads records only, so it cannot ask the algorithm."""
+ONE_STAGE = (("steps", "batch_size", 1),)
+
+
+def training_samples(algorithm: str, config: dict) -> int | None:
+    """Steps x batch size summed over the algorithm's stages, from a resolved config; None when
+    the config lacks a key (an unregistered algorithm)."""
+    total = 0
+    for steps, batch, factor in STAGE_BUDGETS.get(algorithm, ONE_STAGE):
+        if steps not in config or batch not in config:
+            return None
+        total += int(config[steps]) * int(config[batch]) * factor
+    return total
+
+
+def budget_ratios(records: list[dict], reference: dict[tuple[str, str], int]) -> dict:
+    """(task, algorithm, cost limit) -> our samples / the reference's (the largest over seeds,
+    which share a config); cells with an unknown budget are left out."""
+    ratios: dict[tuple, float] = {}
+    for record in records:
+        ours = training_samples(record["algorithm"], record["config"])
+        theirs = reference.get((record["task"], record["algorithm"])) or reference.get(
+            ("*", record["algorithm"])
+        )
+        if ours is None or not theirs:
+            continue
+        key = (record["task"], record["algorithm"], float(record["cost_limit"]))
+        ratios[key] = max(ratios.get(key, 0.0), ours / theirs)
+    return ratios
+
+
+def _ratio_text(values: list[float]) -> str:
+    lo, hi = min(values), max(values)
+    return (
+        _fmt_ratio(lo)
+        if math.isclose(lo, hi, rel_tol=1e-3)
+        else f"{_fmt_ratio(lo)}–{_fmt_ratio(hi)}"
+    )
+
+
+def _fmt_ratio(x: float) -> str:
+    return f"{x:.2f}" if x >= 0.01 else f"{x:.1e}"
+
+
+def budget_header(ratios: dict[tuple, float]) -> list[str]:
+    """The header's budget paragraph: every method's ratio(s), and whether this reproduces."""
+    if not ratios:
+        return ["Training budget: unknown (no record carries a budget the suite can read)."]
+    per_method: dict[str, list[float]] = {}
+    for (_, algorithm, _), ratio in ratios.items():
+        per_method.setdefault(algorithm, []).append(ratio)
+    methods = algorithm_order(per_method)
+    parts = ", ".join(f"{display_name(a)} {_ratio_text(per_method[a])}" for a in methods)
+    line = (
+        "Training budget (samples drawn: steps × batch size, summed over stages) relative to "
+        f"the reference `{REFERENCE_PROFILE}` budget set: {parts}."
+    )
+    if all(math.isclose(r, 1.0, rel_tol=1e-6) for r in ratios.values()):
+        return [line + " Every run is at the reference budget."]
+    reduced = [display_name(a) for a in methods if min(per_method[a]) < 1 - 1e-6]
+    return [
+        line,
+        "",
+        f"**Not a reproduction:** {', '.join(reduced) or 'some methods'} ran below the "
+        "reference budget, so differences from the published numbers measure this budget as "
+        "much as the methods; reproduce with the `paper` profile.",
+    ]
 
 
 def _flip_text(ours_safe: bool, theirs_safe: bool) -> str:
@@ -61,7 +156,13 @@ def _flip_text(ours_safe: bool, theirs_safe: bool) -> str:
     return "published safe, ours unsafe" if theirs_safe else "published unsafe, ours safe"
 
 
-def _diff_row(table: str, published: pd.Series, cell: Cell | None, other_limits: list) -> dict:
+def _diff_row(
+    table: str,
+    published: pd.Series,
+    cell: Cell | None,
+    other_limits: list,
+    ratio: float | None = None,
+) -> dict:
     theirs_reward, theirs_cost = float(published["reward"]), float(published["cost"])
     theirs_safe = theirs_cost <= SAFE_COST
     row = {
@@ -97,14 +198,19 @@ def _diff_row(table: str, published: pd.Series, cell: Cell | None, other_limits:
         "verdict_flip": ours_safe != theirs_safe,
         "flip": _flip_text(ours_safe, theirs_safe),
         "protocol": protocol_label(cell.protocol),
+        "budget_ratio": ratio,
         "note": f"{cell.n_seeds} seeds (others have {len(cell.missing_seeds) + cell.n_seeds})"
         if cell.missing_seeds
         else "",
     }
 
 
-def diff_frame(cells: list[Cell], published: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per published cell: ours beside theirs, or `missing`."""
+def diff_frame(
+    cells: list[Cell], published: dict[str, pd.DataFrame], ratios: dict | None = None
+) -> pd.DataFrame:
+    """One row per published cell: ours beside theirs, or `missing`; `ratios`: each cell's
+    training budget relative to the reference, from `budget_ratios`."""
+    ratios = ratios or {}
     by_key = {(c.task, c.algorithm, c.cost_limit): c for c in cells}
     limits: dict[tuple, list] = {}
     for c in cells:
@@ -126,7 +232,8 @@ def diff_frame(cells: list[Cell], published: dict[str, pd.DataFrame]) -> pd.Data
                 for x in limits.get((prow["task"], prow["algorithm"]), [])
                 if not math.isclose(x, limit)
             )
-            rows.append(_diff_row(table, prow, cell, others))
+            ratio = ratios.get((cell.task, cell.algorithm, cell.cost_limit)) if cell else None
+            rows.append(_diff_row(table, prow, cell, others, ratio))
     frame = pd.DataFrame(rows)
     return frame.reindex(columns=list(DIFF_COLUMNS))
 
@@ -144,9 +251,9 @@ def _signed(x: float) -> str:
 
 def _compared_table(frame: pd.DataFrame) -> list[str]:
     lines = [
-        "| Task | Method | κ | Seeds | R ours | R published | ΔR | C ours | C published | ΔC | "
-        "Verdict |",
-        "|:---|:---|---:|---:|:---:|:---:|---:|:---:|:---:|---:|:---|",
+        "| Task | Method | κ | Seeds | Budget | R ours | R published | ΔR | C ours | C published | "
+        "ΔC | Verdict |",
+        "|:---|:---|---:|---:|---:|:---:|:---:|---:|:---:|:---:|---:|:---|",
     ]
     for _, row in frame.iterrows():
         mark = MARK_DOUBTFUL if row["doubtful"] else ""
@@ -160,8 +267,10 @@ def _compared_table(frame: pd.DataFrame) -> list[str]:
             if row["missing_seeds"]
             else ""
         )
+        ratio = row["budget_ratio"]
+        budget = "?" if ratio is None or pd.isna(ratio) else f"×{_fmt_ratio(float(ratio))}"
         lines.append(
-            f"| {row['task']} | {row['method']} | {row['cost_limit']:g} | {seeds} | "
+            f"| {row['task']} | {row['method']} | {row['cost_limit']:g} | {seeds} | {budget} | "
             f"{_ours(row, 'reward')} | {fmt_number(row['published_reward'])}{mark} | "
             f"{_signed(row['d_reward'])} | {_ours(row, 'cost')} | "
             f"{fmt_number(row['published_cost'])}{mark} | {_signed(row['d_cost'])} | {verdict} |"
@@ -223,9 +332,16 @@ def _summary(frame: pd.DataFrame, profile_tasks: list[str]) -> list[str]:
     return lines
 
 
-def render_markdown(frame: pd.DataFrame, profile: str, profile_tasks: list[str]) -> str:
+def render_markdown(
+    frame: pd.DataFrame,
+    profile: str,
+    profile_tasks: list[str],
+    budget_lines: list[str] | None = None,
+) -> str:
     lines = [
         f"# Profile {profile} against the published numbers",
+        "",
+        *(budget_lines or []),
         "",
         f"Published: {SOURCE} (results/published/, provenance in PROVENANCE.md). "
         "Δ = ours − published. A cell is safe when its mean normalised cost is ≤ 1; a *flip* is "
@@ -233,7 +349,8 @@ def render_markdown(frame: pd.DataFrame, profile: str, profile_tasks: list[str])
         "evaluation episodes, at the published cell's cost limit κ. The published DRCORL values "
         "look single-seed and online-selected with cost C/(κ+0.1), and the baseline columns mix "
         f"sources and thresholds, so differences are expected; {MARK_DOUBTFUL} marks a published "
-        "value flagged as doubtful.",
+        "value flagged as doubtful. Budget: a row's training budget as a multiple of the "
+        "reference one.",
         "",
         "## Summary",
         "",
@@ -263,11 +380,14 @@ class DiffReport:
 
 
 def make_diff(results_dir: Path, profile: str) -> DiffReport:
+    from benchmark.results import read_records
+
     cells, _, _ = report_cells(results_dir, profile, table_limits=False)
     published = {"table": published_table(), "cost-limit ablation": published_cost_limits()}
-    frame = diff_frame(cells, published)
+    ratios = budget_ratios(read_records(results_dir, profile).records, reference_budgets())
+    frame = diff_frame(cells, published, ratios)
     tasks = task_order({c.task for c in cells})
-    return DiffReport(frame, render_markdown(frame, profile, tasks))
+    return DiffReport(frame, render_markdown(frame, profile, tasks, budget_header(ratios)))
 
 
 def write_diff(report: DiffReport, out_dir: Path) -> list[Path]:
@@ -278,9 +398,7 @@ def write_diff(report: DiffReport, out_dir: Path) -> list[Path]:
         ("diff.csv", report.frame.to_csv(index=False)),
     ):
         path = out_dir / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        atomic_write_text(path, text)
         paths.append(path)
     return paths
 
@@ -291,8 +409,10 @@ def cli_diff(args) -> int:
     results = Path(args.results) if args.results else results_dir()
     report = make_diff(results, args.profile)
     paths = write_diff(report, reports_dir() / args.profile)
-    summary = report.markdown.split("## Summary", 1)[1].split("\n## ", 1)[0].strip()
-    print(f"Profile {args.profile} against the published numbers:\n{summary}")
+    head, _, rest = report.markdown.partition("## Summary")
+    budget = head.split("\n\nPublished:", 1)[0].split("\n", 1)[1].strip()
+    summary = rest.split("\n## ", 1)[0].strip()
+    print(f"Profile {args.profile} against the published numbers:\n{budget}\n\n{summary}")
     for path in paths:
         print(f"wrote {path}")
     if args.fail_on_flip and not report.flips.empty:

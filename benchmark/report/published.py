@@ -45,3 +45,15 @@ def published_inference(folder: Path | None = None) -> pd.DataFrame:
     frame = _read("drcorl_inference_time.csv", folder)
     frame["safe"] = frame["safe"].astype(str).str.lower() == "true"
     return frame
+
+
+REFERENCE_PROFILE = "paper"
+"""The profile whose budget set is the reference (the authors' settings) for `diff`'s ratios."""
+
+
+def reference_budgets(folder: Path | None = None) -> dict[tuple[str, str], int]:
+    """(task, algorithm) -> training samples (steps x batch, summed over stages) under the
+    `paper` budget set; task `*` is an algorithm's budget on a task without per-task settings.
+    `reference_budgets.csv` is generated from the configs (see PROVENANCE.md)."""
+    frame = _read("reference_budgets.csv", folder)
+    return {(r.task, r.algorithm): int(r.samples) for r in frame.itertuples()}
