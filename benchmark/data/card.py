@@ -59,7 +59,8 @@ def dataset_card(
         "task": task.name,
         "source": dataset.source,
         "path": dataset.path,
-        "sha256": dataset.sha256,
+        "content_sha256": dataset.content_sha256,
+        "file_sha256": dataset.file_sha256,
         "cost_limit": kappa,
         "n_transitions": len(dataset),
         "n_trajectories": n,
@@ -215,7 +216,8 @@ def format_card(card: dict[str, Any]) -> str:
         f"dataset card: {card['task']} (source {card['source']},"
         f" cost limit {card['cost_limit']:g})",
         f"  file             {card['path'] or '-'}",
-        f"  sha256           {card['sha256']}",
+        f"  content sha256   {card['content_sha256']} (the arrays: the data's identity)",
+        f"  file sha256      {card.get('file_sha256') or '-'} (the file, as sha256sum prints it)",
         f"  transitions      {card['n_transitions']}",
         f"  trajectories     {card['n_trajectories']}"
         + (f" (DSRL file: {dsrl_count})" if dsrl_count else ""),

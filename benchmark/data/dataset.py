@@ -7,6 +7,7 @@ Transitions are stored flat, trajectories back to back, each ending on `terminal
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -45,8 +46,9 @@ class Dataset:
         return {k: getattr(self, k) for k in KEYS}
 
     @cached_property
-    def sha256(self) -> str:
-        """Hash of the seven arrays' bytes: identity of the data, whatever file holds it."""
+    def content_sha256(self) -> str:
+        """Hash of the seven arrays' names, dtypes, shapes and bytes: the identity of the data,
+        whatever file (compression, attributes, layout) holds it. Run ids hash this one."""
         digest = hashlib.sha256()
         for key in KEYS:
             array = np.ascontiguousarray(getattr(self, key))
@@ -54,6 +56,19 @@ class Dataset:
             digest.update(str(array.dtype).encode() + str(array.shape).encode())
             digest.update(array.tobytes())
         return digest.hexdigest()
+
+    @property
+    def sha256(self) -> str:
+        """The content hash (`content_sha256`); the name older records and code use."""
+        return self.content_sha256
+
+    @cached_property
+    def file_sha256(self) -> str | None:
+        """sha256 of the file the data was read from, as `sha256sum FILE` prints it (None for
+        data that never was a file). Differs from `content_sha256`, which hashes the arrays."""
+        if self.path is None or not os.path.isfile(self.path):
+            return None
+        return sha256_of_file(self.path)
 
     @cached_property
     def episode_ends(self) -> np.ndarray:
@@ -103,6 +118,15 @@ class Dataset:
         return Dataset(
             task=self.task, source=self.source, path=self.path, attrs=dict(self.attrs), **arrays
         )
+
+
+def sha256_of_file(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file's bytes (what `sha256sum` prints), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _reverse_discounted_sum(values, starts, ends, gamma) -> np.ndarray:

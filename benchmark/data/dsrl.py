@@ -9,9 +9,11 @@ that end no trajectory (DSRL drops those without a word; baselines.md 1.3).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,9 +24,15 @@ import numpy as np
 
 from benchmark import atomic
 from benchmark.data.dataset import FLAG_KEYS, FLOAT_KEYS, KEYS, Dataset, from_arrays
-from benchmark.errors import ConfigError, DatasetFormatError, DatasetNotFoundError, DownloadError
+from benchmark.errors import (
+    BenchmarkError,
+    ConfigError,
+    DatasetFormatError,
+    DatasetNotFoundError,
+    DownloadError,
+)
 from benchmark.paths import dsrl_dir
-from benchmark.tasks import ALL_DSRL_TASKS, TaskSpec, get_task
+from benchmark.tasks import ALL_DSRL_TASKS, DSRL_TASKS, TaskSpec, get_task, task_for_dsrl_file
 
 # The GitHub dsrl (HEAD) serves the same file names from HuggingFace; pip's dsrl 0.1.0 still
 # points at data.offline-saferl.org, which users report down (baselines.md 1.4).
@@ -89,6 +97,12 @@ def read_dataset(path: str | os.PathLike, task: TaskSpec | str, source: str) -> 
     """Read and validate a DSRL-format HDF5 file for `task`; every defect is a clear error."""
     task = _as_task(task)
     path = Path(path).expanduser()
+    if path.is_dir():
+        example = path / (task.dsrl_file or f"Generated-{task.name}-....hdf5")
+        raise DatasetNotFoundError(
+            f"dataset path {path} is a directory, not an HDF5 file; pass the file itself "
+            f"(e.g. {example})"
+        )
     if not path.is_file():
         raise DatasetNotFoundError(
             f"dataset file {path} does not exist; check the path"
@@ -110,11 +124,13 @@ def read_dataset(path: str | os.PathLike, task: TaskSpec | str, source: str) -> 
             f"cannot read {path} as HDF5 ({error}); the file is corrupt or truncated. "
             f"Delete it and download or generate it again"
         ) from error
-    arrays = _validate(raw, task, path)
+    arrays = _validate(raw, task, path, attrs)
     return from_arrays(task.name, arrays, source=source, path=str(path), attrs=attrs)
 
 
-def _validate(raw: dict[str, np.ndarray], task: TaskSpec, path: Path) -> dict[str, np.ndarray]:
+def _validate(
+    raw: dict[str, np.ndarray], task: TaskSpec, path: Path, attrs: dict | None = None
+) -> dict[str, np.ndarray]:
     fix = "Regenerate or re-download the file"
     arrays: dict[str, np.ndarray] = {}
     for key, value in raw.items():
@@ -136,10 +152,7 @@ def _validate(raw: dict[str, np.ndarray], task: TaskSpec, path: Path) -> dict[st
     for key, dim in dims.items():
         shape = arrays[key].shape
         if len(shape) != 2 or shape[1] != dim:
-            raise DatasetFormatError(
-                f"{path}: {key!r} has shape {shape} but task {task.name} needs (N, {dim}); "
-                f"is this the file of another task?"
-            )
+            raise DatasetFormatError(_size_mismatch(path, task, arrays, attrs or {}))
     lengths = {key: int(value.shape[0]) for key, value in arrays.items()}
     if len(set(lengths.values())) != 1:
         raise DatasetFormatError(f"{path}: columns have different lengths {lengths}; {fix}")
@@ -169,6 +182,48 @@ def _validate(raw: dict[str, np.ndarray], task: TaskSpec, path: Path) -> dict[st
             f"the last row of a cut-off trajectory, or drop those rows"
         )
     return arrays
+
+
+def _width(array: np.ndarray) -> str:
+    return str(array.shape[1]) if array.ndim == 2 else f"shape {array.shape}"
+
+
+def _size_mismatch(path: Path, task: TaskSpec, arrays: dict, attrs: dict) -> str:
+    """A wrong-task message that names both tasks' sizes: the wanted one's and the file's."""
+    obs, act = _width(arrays["observations"]), _width(arrays["actions"])
+    nxt = _width(arrays["next_observations"])
+    held = f"observations of size {obs}" + (
+        f", next_observations of size {nxt}" if nxt != obs else ""
+    )
+    message = (
+        f"{path} holds {held} and actions of size {act}, but task "
+        f"{task.name} has observations of size {task.obs_dim} and actions of size "
+        f"{task.act_dim}"
+    )
+    owner = _likely_owner(path, attrs, obs, act)
+    if owner is not None and owner.name != task.name:
+        message += (
+            f"; it looks like the file of {owner.name} (observations {owner.obs_dim}, actions "
+            f"{owner.act_dim}): run it with that task, or pass {task.name}'s own file"
+        )
+    else:
+        message += f"; is this the file of another task? Pass {task.name}'s own file"
+    return message
+
+
+def _likely_owner(path: Path, attrs: dict, obs: str, act: str) -> TaskSpec | None:
+    """The task a file belongs to: by DSRL file name, its `task` attribute, or its sizes
+    among the DRCORL table's tasks (whose sizes are cached)."""
+    owner = task_for_dsrl_file(path.name)
+    if owner is None and isinstance(attrs.get("task"), str):
+        with contextlib.suppress(BenchmarkError):
+            owner = get_task(attrs["task"])
+    if owner is None:
+        with contextlib.suppress(BenchmarkError, ImportError, OSError):
+            owner = next(
+                (t for t in DSRL_TASKS if (str(t.obs_dim), str(t.act_dim)) == (obs, act)), None
+            )
+    return owner
 
 
 def _first_nonfinite_row(values: np.ndarray) -> int | None:
@@ -277,13 +332,17 @@ def download(task: TaskSpec | str, url: str | None = None, timeout: float = 60.0
     task = _as_task(task)
     name = _dsrl_file(task)
     target = dsrl_dir() / name
-    if target.is_file():
+    remove_stale_parts(target)
+    corrupt = cached_problem(target, task) if target.is_file() else None
+    if target.is_file() and corrupt is None:
         return target
     url = url or dsrl_url(task)
     alternative = (
         f"Check your connection and the URL; the GitHub dsrl serves the file from HuggingFace "
         f"(`--url {HUGGINGFACE_BASE}{name}`), or copy the file to {target} by hand"
     )
+    if corrupt is not None:
+        alternative += f". The cached {target} is corrupt ({corrupt}): delete it"
     try:
         with atomic_path(target) as tmp:
             received, total = _fetch(url, tmp, name, timeout)
@@ -313,6 +372,39 @@ def download(task: TaskSpec | str, url: str | None = None, timeout: float = 60.0
     return target
 
 
+STALE_PART_SECONDS = 600.0
+"""A `.part` file untouched this long belongs to a download that died (a live one writes a
+block every few seconds)."""
+
+
+def remove_stale_parts(target: Path, min_age: float = STALE_PART_SECONDS) -> list[Path]:
+    """Remove the `.part` files a killed download of `target` left in its folder.
+
+    `benchmark.atomic.remove_stale_temporaries` removes every temporary of a name; a download
+    running in another process right now must keep its file, so only the ones not written to
+    for `min_age` seconds go (the same name pattern: `.<name>.*.part`).
+    """
+    folder, now = target.parent, time.time()
+    if not folder.is_dir():
+        return []
+    stale = []
+    for part in folder.glob(f".{target.name}.*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if now - part.stat().st_mtime >= min_age:
+                part.unlink()
+                stale.append(part)
+    return stale
+
+
+def cached_problem(path: Path, task: TaskSpec) -> str | None:
+    """Why the cached file at `path` is not a valid dataset for `task` (None when it is)."""
+    try:
+        read_dataset(path, task, source="dsrl")
+    except (DatasetFormatError, DatasetNotFoundError) as error:
+        return " ".join(str(error).split())
+    return None
+
+
 def _fetch(url: str, path: Path, name: str, timeout: float) -> tuple[int, int | None]:
     """Stream `url` into `path` with a progress bar; (bytes received, Content-Length or None)."""
     from tqdm import tqdm
@@ -333,14 +425,23 @@ def cli_download(args) -> int:
     """`python -m benchmark data download TASK [--url URL]`."""
     task = get_task(args.task)
     target = dsrl_dir() / _dsrl_file(task)
-    existed = target.is_file()
+    for part in remove_stale_parts(target):
+        print(f"{task.name}: removed {part}, left by a download that was killed")
+    if target.is_file():
+        problem = cached_problem(target, task)
+        if problem is None:
+            dataset = read_dataset(target, task, source="dsrl")
+            print(
+                f"{task.name}: already present at {target} and valid ({dataset.num_episodes} "
+                f"trajectories; file sha256 {dataset.file_sha256}); delete it to download again"
+            )
+            return 0
+        print(f"{task.name}: the cached {target} is corrupt ({problem}); downloading it again")
     path = download(task, url=args.url)
-    if existed:
-        print(f"{task.name}: already present at {path} (delete it to download again)")
-        return 0
     dataset = read_dataset(path, task, source="dsrl")
     print(
         f"{task.name}: saved {path} ({len(dataset)} transitions, {dataset.num_episodes} "
-        f"trajectories, sha256 {dataset.sha256[:16]})"
+        f"trajectories, content sha256 {dataset.content_sha256[:16]}, "
+        f"file sha256 {dataset.file_sha256})"
     )
     return 0

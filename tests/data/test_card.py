@@ -79,7 +79,7 @@ def test_card_statistics():
     assert card["episode_length"]["min"] == card["episode_length"]["max"] == LENGTH
     assert card["spearman_rho"] > 0.8  # returns rise with cost here
     assert card["next_obs_mismatch_rows"] == 0
-    assert card["sha256"] == dataset.sha256 and card["source"] == "generated"
+    assert card["content_sha256"] == dataset.sha256 and card["source"] == "generated"
     json.dumps(card, allow_nan=False)  # strictly JSON-able
 
 
@@ -219,3 +219,27 @@ def test_cli_card_bad_file_exits_2(tmp_path, capsys):
     assert main(["data", "card", "CarRun", "--path", str(bad), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "corrupt or truncated" in err[0]
+
+
+def test_unsafe_side_counts_above_kappa_where_2_kappa_is_above_the_cost_cap():
+    # CarRun's cap is 40: at kappa 30 no kept trajectory can exceed 2 kappa = 60.
+    data = trajectories([500.0] * 40 + [560.0] * 60, [10] * 40 + [35] * 60)
+    crit = dataset_card(data, TASK, 30)["verdict"]["criteria"]["unsafe_fraction"]
+    assert crit["pass"] and crit["value"] == pytest.approx(0.6) and "C > kappa" in crit["target"]
+    crit = dataset_card(data, TASK, 10)["verdict"]["criteria"]["unsafe_fraction"]
+    assert crit["value"] == pytest.approx(0.6) and "C > 2 kappa" in crit["target"]
+
+
+def test_card_shows_the_content_and_the_file_hash(tmp_path):
+    import hashlib
+
+    from benchmark.data.dsrl import read_dataset
+
+    path = write_dataset(meaningful_dataset(), tmp_path / "Mine.hdf5")
+    loaded = read_dataset(path, TASK, source="path")
+    card = dataset_card(loaded, TASK)
+    assert card["file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert card["content_sha256"] == meaningful_dataset().content_sha256 == loaded.sha256
+    assert card["file_sha256"] != card["content_sha256"]
+    text = card_module.format_card(card)
+    assert card["file_sha256"] in text and card["content_sha256"] in text

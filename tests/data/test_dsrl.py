@@ -122,6 +122,27 @@ def test_missing_explicit_path(tmp_path):
     assert_useful(info.value, "nope.hdf5", "does not exist")
 
 
+def test_a_directory_as_the_path_says_it_is_a_directory(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        dsrl.read_dataset(tmp_path, TASK, source="path")
+    assert_useful(info.value, "is a directory, not an HDF5 file", TASK.dsrl_file)
+    assert "does not exist" not in str(info.value)
+
+
+def test_a_dsrl_file_given_to_the_wrong_task_names_both_tasks_sizes(tmp_path):
+    hopper = get_task("HopperVelocity")
+    path = tmp_path / hopper.dsrl_file
+    dsrl.write_dataset(from_arrays(hopper.name, synthetic_arrays(hopper), source="dsrl"), path)
+    with pytest.raises(DatasetFormatError) as info:
+        dsrl.read_dataset(path, TASK, source="path")
+    assert_useful(
+        info.value,
+        "observations of size 11 and actions of size 3",
+        "CarRun has observations of size 7 and actions of size 2",
+        "the file of HopperVelocity (observations 11, actions 3)",
+    )
+
+
 # --- write / read round trip ------------------------------------------------------------------
 
 
@@ -218,7 +239,7 @@ def test_wrong_obs_dim(tmp_path, key, dim):
     arrays[key] = np.zeros((12, dim), dtype=np.float32)
     with pytest.raises(DatasetFormatError) as info:
         dsrl.read_dataset(write_raw(tmp_path / "a.hdf5", arrays), TASK, source="path")
-    assert_useful(info.value, key, f"(12, {dim})", "CarRun needs (N, 7)", "another task")
+    assert_useful(info.value, f"{key} of size {dim}", "CarRun has observations of size 7")
 
 
 def test_wrong_act_dim(tmp_path):
@@ -226,7 +247,7 @@ def test_wrong_act_dim(tmp_path):
     arrays["actions"] = np.zeros((12, 6), dtype=np.float32)
     with pytest.raises(DatasetFormatError) as info:
         dsrl.read_dataset(write_raw(tmp_path / "a.hdf5", arrays), TASK, source="path")
-    assert_useful(info.value, "'actions'", "(12, 6)", "(N, 2)")
+    assert_useful(info.value, "actions of size 6", "CarRun has", "actions of size 2")
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -369,3 +390,42 @@ def test_dsrl_url_reads_the_installed_infos_without_importing_dsrl():
     url = dsrl.dsrl_url("CarGoal1")
     assert url.endswith("/SafetyCarGoal1Gymnasium-v0-120-1671.hdf5")
     assert imported_before or "dsrl" not in sys.modules
+
+
+def test_download_removes_the_part_file_a_killed_download_left(server, dsrl_cache):
+    import os
+    import time
+
+    dsrl_cache.mkdir(parents=True)
+    stale = dsrl_cache / f".{TASK.dsrl_file}.abc123.part"
+    fresh = dsrl_cache / f".{TASK.dsrl_file}.def456.part"  # another live download
+    stale.write_bytes(b"half a file")
+    fresh.write_bytes(b"being written")
+    old = time.time() - 2 * dsrl.STALE_PART_SECONDS
+    os.utime(stale, (old, old))
+    dsrl.download("CarRun", url=f"{server}/good.hdf5")
+    assert not stale.exists() and fresh.exists()
+
+
+def test_cli_download_over_a_corrupt_cached_file_says_so_and_fetches_again(
+    server, dsrl_cache, capsys
+):
+    from benchmark.cli import main
+
+    dsrl_cache.mkdir(parents=True)
+    (dsrl_cache / TASK.dsrl_file).write_bytes(b"not an hdf5 file")
+    assert main(["data", "download", "CarRun", "--url", f"{server}/good.hdf5"]) == 0
+    out = capsys.readouterr().out
+    assert "is corrupt" in out and "already present" not in out and "saved" in out
+    assert dsrl.load_dsrl("CarRun").num_episodes == 10
+    assert main(["data", "download", "CarRun"]) == 0
+    out = capsys.readouterr().out
+    assert "already present" in out and "valid" in out
+
+
+def test_a_failed_download_over_a_corrupt_file_says_to_delete_it(server, dsrl_cache):
+    dsrl_cache.mkdir(parents=True)
+    (dsrl_cache / TASK.dsrl_file).write_bytes(b"not an hdf5 file")
+    with pytest.raises(DownloadError) as info:
+        dsrl.download("CarRun", url=f"{server}/missing.hdf5")
+    assert_useful(info.value, "HTTP 404", "is corrupt", "delete it")

@@ -21,7 +21,7 @@ from benchmark.atomic import atomic_write_text
 from benchmark.data.collect.collector import HOLD_FRACTION, Collector
 from benchmark.data.collect.episodes import EpisodeLog, EpisodeTable
 from benchmark.data.collect.filters import grid_filter, range_filter
-from benchmark.data.dataset import Dataset, from_arrays
+from benchmark.data.dataset import Dataset, from_arrays, sha256_of_file
 from benchmark.data.generated import (
     COLLECTOR_VERSION,
     dataset_file_name,
@@ -134,6 +134,7 @@ def write_card(dataset: Dataset, task: TaskSpec, stem: Path, state: dict, report
 
     card = dataset_card(dataset, task, task.drcorl_cost_limit)
     card["path"] = str(Path(f"{stem}.hdf5"))
+    card["file_sha256"] = sha256_of_file(card["path"])
     steps = int(state["step"])
     wall = float(state["wall_seconds"])
     card["collection"] = {
