@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--trajectories", type=int, default=None, help="target count after filtering")
     p.add_argument("--num-envs", type=int, default=None)
+    p.add_argument("--workers", type=int, default=0, help="worker processes stepping the envs")
     p.set_defaults(handler="benchmark.data.collect:cli_collect")
     return parser
 
