@@ -26,29 +26,9 @@ def _add_common_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_slurm_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("slurm (also settable in the profile's `slurm:` section)")
-    g.add_argument("--partition", default=None)
-    g.add_argument("--time", dest="time_min", type=int, default=None, help="minutes per job")
-    g.add_argument("--gpus", dest="gpus_per_node", type=int, default=None, help="GPUs per run")
-    g.add_argument("--cpus", dest="cpus_per_task", type=int, default=None)
-    g.add_argument("--mem-gb", dest="mem_gb", type=float, default=None)
-    g.add_argument(
-        "--array-parallelism", type=int, default=None, help="how many array tasks may run at once"
-    )
-    g.add_argument(
-        "--max-array-size",
-        type=int,
-        default=None,
-        help="cluster's MaxArraySize; larger sweeps are split into several arrays",
-    )
-    g.add_argument(
-        "--sbatch",
-        dest="sbatch_extra",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra sbatch option, e.g. --sbatch qos=high",
-    )
+    from benchmark.slurm_options import add_arguments
+
+    add_arguments(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

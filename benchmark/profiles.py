@@ -18,6 +18,7 @@ import yaml
 
 from benchmark.errors import ConfigError
 from benchmark.protocols import PROTOCOLS
+from benchmark.slurm_options import SLURM_KEYS  # declared once, with the sweep's flags
 from benchmark.tasks import DSRL_TASKS, TOY_TASKS, TaskSpec, get_task
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -41,16 +42,6 @@ PROFILE_KEYS = {
     "slurm",
     "config_profile",
     "algorithm_config",
-}
-SLURM_KEYS = {
-    "partition",
-    "time_min",
-    "gpus_per_node",
-    "cpus_per_task",
-    "mem_gb",
-    "array_parallelism",
-    "max_array_size",
-    "sbatch_extra",
 }
 
 

@@ -19,18 +19,19 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import BenchmarkError, ConfigError
+from benchmark.atomic import atomic_write_text
+from benchmark.errors import BenchmarkError
 from benchmark.paths import REPO_ROOT
 from benchmark.paths import results_dir as default_results_dir
 from benchmark.profiles import Profile, load_profile, parse_overrides
-from benchmark.results import atomic_write_text
 from benchmark.runner.execution import execute
 from benchmark.runner.plan import RunPlan, RunSpec, plan_run
 from benchmark.runner.provenance import SNAPSHOT_INFO, git_state
+from benchmark.slurm_options import SlurmOptions
 from benchmark.tasks import get_task
 
 SNAPSHOT_PACKAGES = ("benchmark", "algorithms", "baselines")
@@ -140,59 +141,6 @@ def snapshot_code(results: Path, root: Path = REPO_ROOT) -> Path:
 
 
 # ----------------------------------------------------------------------------- executors
-
-
-@dataclass
-class SlurmOptions:
-    partition: str | None = None
-    time_min: int = 60
-    gpus_per_node: int = 0
-    cpus_per_task: int = 1
-    mem_gb: float = 4.0
-    array_parallelism: int = 64
-    max_array_size: int = 1000
-    sbatch_extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_profile_and_args(cls, profile: Profile, args: Any) -> SlurmOptions:
-        values = dict(profile.slurm)
-        for key in (
-            "partition",
-            "time_min",
-            "gpus_per_node",
-            "cpus_per_task",
-            "mem_gb",
-            "array_parallelism",
-            "max_array_size",
-        ):
-            cli = getattr(args, key, None)
-            if cli is not None:
-                values[key] = cli
-        extra = dict(values.pop("sbatch_extra", None) or {})
-        for pair in getattr(args, "sbatch_extra", None) or []:
-            key, _, value = pair.partition("=")
-            if not key or not _:
-                raise ConfigError(f"--sbatch expects KEY=VALUE, got {pair!r}")
-            extra[key.strip().lstrip("-").replace("-", "_")] = value
-        options = cls(**values, sbatch_extra=extra)
-        if options.max_array_size < 1:
-            raise ConfigError("max_array_size must be at least 1")
-        return options
-
-    def executor_parameters(self) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "timeout_min": self.time_min,
-            "cpus_per_task": self.cpus_per_task,
-            "mem_gb": self.mem_gb,
-            "slurm_array_parallelism": self.array_parallelism,
-        }
-        if self.gpus_per_node:
-            params["gpus_per_node"] = self.gpus_per_node
-        if self.partition:
-            params["slurm_partition"] = self.partition
-        if self.sbatch_extra:
-            params["slurm_additional_parameters"] = dict(self.sbatch_extra)
-        return params
 
 
 def submitit_folder(results: Path, profile: str) -> Path:

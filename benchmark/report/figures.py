@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.atomic import atomic_path
 from benchmark.errors import ReportError
 from benchmark.report.published import SOURCE, published_cost_limits, published_inference
 from benchmark.report.records import (
@@ -55,9 +56,9 @@ def _save(fig, out_dir: Path, stem: str) -> list[Path]:
     paths = []
     for ext in ("pdf", "png"):
         path = out_dir / f"{stem}.{ext}"
-        tmp = out_dir / f".{stem}.tmp.{ext}"
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        tmp.replace(path)  # atomic: never half a figure
+        # the temporary keeps the extension: matplotlib picks the format from it
+        with atomic_path(path, suffix=f".tmp.{ext}") as tmp:
+            fig.savefig(tmp, dpi=150, bbox_inches="tight")
         paths.append(path)
     return paths
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.atomic import atomic_write_text
 from benchmark.errors import ReportError
 from benchmark.report import stats
 from benchmark.report.published import SOURCE, published_table
@@ -675,9 +676,7 @@ def write_table(report: TableReport, out_dir: Path) -> list[Path]:
     paths = []
     for name, text in outputs.items():
         path = out_dir / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)  # atomic: a reader never sees half a table
+        atomic_write_text(path, text)  # a reader never sees half a table
         paths.append(path)
     return paths
 
