@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from benchmark.atomic import atomic_write_text
+from benchmark.atomic import atomic_write_bytes, atomic_write_text
 from benchmark.data.collect.collector import HOLD_FRACTION, Collector
 from benchmark.data.collect.episodes import EpisodeLog, EpisodeTable
 from benchmark.data.collect.filters import grid_filter, range_filter
@@ -148,9 +147,9 @@ def write_card(dataset: Dataset, task: TaskSpec, stem: Path, state: dict, report
     json_path = write_card_json(card, Path(f"{stem}.json"))
     png_path = scatter_png(dataset, task, task.drcorl_cost_limit, Path(f"{stem}.png"))
     if report_dir is not None:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(json_path, report_dir / f"{task.name}-generated.json")
-        shutil.copyfile(png_path, report_dir / f"{task.name}-generated.png")
+        # Atomic copies: the report folder may be read (or committed) while a collection ends.
+        atomic_write_bytes(report_dir / f"{task.name}-generated.json", json_path.read_bytes())
+        atomic_write_bytes(report_dir / f"{task.name}-generated.png", png_path.read_bytes())
     return card
 
 
