@@ -245,3 +245,14 @@ def test_envs_in_worker_processes_give_the_same_episodes(tmp_path):
     assert tables[0].num_episodes == tables[1].num_episodes > 0
     for key in ("obs", "actions", "rewards", "costs", "lengths", "end_step"):
         np.testing.assert_array_equal(getattr(tables[0], key), getattr(tables[1], key))
+
+
+def test_refresh_card_rewrites_a_finished_collections_card(cache, tmp_path):
+    from benchmark.data.collect import refresh_card
+
+    path = collect("ToyVelocity", steps=2000, trajectories=10, num_envs=2, progress=False)
+    path.with_suffix(".json").unlink()
+    card = refresh_card("ToyVelocity", report_dir=tmp_path / "reports")
+    assert card["collection"]["steps"] == 2000 and card["file_sha256"]
+    assert json.loads(path.with_suffix(".json").read_text())["path"] == str(path)
+    assert (tmp_path / "reports" / "ToyVelocity-generated.png").exists()

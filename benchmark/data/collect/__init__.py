@@ -36,6 +36,7 @@ from benchmark.data.collect.run import (
     collect,
     collect_spec,
     finalise,
+    refresh_card,
     table_to_dataset,
     write_card,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "learner_config",
     "load_generated",
     "range_filter",
+    "refresh_card",
     "run_dir",
     "table_to_dataset",
     "write_card",

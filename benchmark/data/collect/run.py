@@ -153,6 +153,20 @@ def write_card(dataset: Dataset, task: TaskSpec, stem: Path, state: dict, report
     return card
 
 
+def refresh_card(
+    task: TaskSpec | str, seed: int = 0, root: Path | None = None, report_dir: Path | None = None
+) -> dict:
+    """Write a finished collection's card again from its HDF5 file (after the card changed)."""
+    from benchmark.data.dsrl import read_dataset
+
+    task = get_task(task) if isinstance(task, str) else task
+    folder = run_dir(task, seed, root)
+    path = Path(json.loads((folder / "done.json").read_text())["path"])
+    dataset = read_dataset(path, task, source="generated")
+    state = torch.load(folder / "checkpoint.pt", weights_only=False)["state"]
+    return write_card(dataset, task, path.with_suffix(""), state, report_dir)
+
+
 # --------------------------------------------------------------------------- entry points
 
 
