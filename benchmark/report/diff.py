@@ -71,23 +71,42 @@ DIFF_COLUMNS = (
 
 STAGE_BUDGETS: dict[str, tuple[tuple[str, str, int], ...]] = {
     "ccac": (("warmup_steps", "batch_size", 1), ("steps", "batch_size", 1)),
-    "drcorl": (
-        ("behavior_steps", "behavior_batch_size", 1),
-        ("critic_steps", "critic_batch_size", 1),
-        ("extract_steps", "policy_batch_size", 1),
-        ("adapt_iterations", "policy_batch_size", 2),
-    ),
 }
 """Per algorithm: (steps key, batch-size key, batch multiplier) of each training stage, as its
 `stages` are built from its Config (tests/report/test_diff_budgets.py checks every registered
-algorithm against its real stages). Algorithms not listed have one stage, steps x batch_size.
+algorithm against its real stages). Algorithms not listed have one stage, steps x batch_size;
+DRCORL's stages depend on its switching mode (`_drcorl_samples`).
 The report reads records only, so it cannot ask the algorithm."""
 ONE_STAGE = (("steps", "batch_size", 1),)
+
+
+def _drcorl_samples(config: dict) -> int:
+    """DRCORL's stages: behaviour, critic, extract, then (offline switching on the policy-
+    evaluation cost signal) `cost_eval`, and `adapt`, whose batch holds a critic TD half, a
+    policy half and, with `cost_eval`, the per-iteration policy-evaluation TD steps."""
+    total = (
+        config["behavior_steps"] * config["behavior_batch_size"]
+        + config["critic_steps"] * config["critic_batch_size"]
+        + config["extract_steps"] * config["policy_batch_size"]
+    )
+    adapt_batch = 2 * config["policy_batch_size"]
+    policy_eval = (
+        config.get("switching", "critic") == "critic" and config.get("cost_signal") == "policy_eval"
+    )
+    if policy_eval:
+        total += config["pe_init_steps"] * config["pe_batch_size"]
+        adapt_batch += config["pe_steps_per_iteration"] * config["pe_batch_size"]
+    return int(total + config["adapt_iterations"] * adapt_batch)
 
 
 def training_samples(algorithm: str, config: dict) -> int | None:
     """Steps x batch size summed over the algorithm's stages, from a resolved config; None when
     the config lacks a key (an unregistered algorithm)."""
+    if algorithm == "drcorl":
+        try:
+            return _drcorl_samples(config)
+        except KeyError:
+            return None
     total = 0
     for steps, batch, factor in STAGE_BUDGETS.get(algorithm, ONE_STAGE):
         if steps not in config or batch not in config:

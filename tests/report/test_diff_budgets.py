@@ -105,6 +105,12 @@ def test_ccac_and_drcorl_budgets_sum_their_stages():
         "adapt_iterations": 7,
     }  # fmt: skip
     assert training_samples("drcorl", drcorl) == 40 + 40 + 15 + 7 * 6
+    # offline switching on the policy-evaluation signal adds `cost_eval` and widens `adapt`
+    pe = {"cost_signal": "policy_eval", "pe_init_steps": 5, "pe_batch_size": 2}
+    pe["pe_steps_per_iteration"] = 3
+    assert training_samples("drcorl", {**drcorl, **pe}) == 95 + 10 + 7 * (6 + 6)
+    online = {**drcorl, **pe, "switching": "online"}
+    assert training_samples("drcorl", online) == 40 + 40 + 15 + 7 * 6
     assert training_samples("unknown", {"epochs": 3}) is None
 
 
