@@ -21,15 +21,26 @@ help:
 
 install: $(STAMP) ## build .venv with the pinned version set (idempotent)
 
+# One line per step. `--no-warn-conflicts`: the --no-deps packages (requirements/nodeps.txt)
+# declare pins that cannot hold on Python 3.11 (osrl-lib: torch~=1.13); pip would print a page
+# of "incompatible" warnings that read like a failure. The lock file is what is installed.
+PIP := $(PY) -m pip install -q --disable-pip-version-check --no-warn-conflicts
+QUIET := 2>&1 | { grep -v -e "^WARNING: Location 'file:" -e '^$$' || true; }
 $(STAMP):
-	@echo "installing into $(VENV) (python 3.11, CPU torch)"
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade-strategy only-if-needed -c requirements/lock.txt torch==2.13.0
-	$(PY) -m pip install -q --no-deps -r requirements/nodeps.txt
-	$(PY) -m pip install -q -c requirements/lock.txt -r requirements/runtime.txt -r requirements/dev.txt
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
-	@rm -f $(VENV)/.installed-*
-	@touch $@
+	@start=$$(date +%s); set -o pipefail; \
+	echo "[install 1/5] venv $(VENV) (python 3.11)"; \
+	test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	echo "[install 2/5] torch 2.13.0 (CPU build)"; \
+	$(PIP) --upgrade-strategy only-if-needed -c requirements/lock.txt torch==2.13.0 $(QUIET); \
+	echo "[install 3/5] packages installed without their dependencies (requirements/nodeps.txt)"; \
+	$(PIP) --no-deps -r requirements/nodeps.txt $(QUIET); \
+	echo "[install 4/5] runtime and dev packages (pinned by requirements/lock.txt)"; \
+	$(PIP) -c requirements/lock.txt -r requirements/runtime.txt -r requirements/dev.txt $(QUIET); \
+	echo "[install 5/5] this project (editable)"; \
+	$(PIP) --no-deps --no-build-isolation -e . $(QUIET); \
+	rm -f $(VENV)/.installed-*; touch $@; \
+	echo "installed: $$($(PY) -m pip list --format=freeze 2>/dev/null | wc -l) packages in $(VENV)" \
+	  "(torch $$($(PY) -c 'import torch; print(torch.__version__)')) in $$(( $$(date +%s) - start )) s"
 
 test-deps: ## Debian packages the tests need (pdflatex for the table test)
 	@command -v pdflatex >/dev/null || { \

@@ -22,6 +22,7 @@ a torch DataLoader; evaluation is the suite's (deterministic actor, seeded episo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from osrl.algorithms import BC, BCTrainer
@@ -46,32 +47,29 @@ from benchmark.interface import (
     TrainContext,
     TransitionSource,
 )
-
-BC_MODES = ("safe", "all")
+from benchmark.validation import Fraction, NonNegativeInt, PositiveFloat, PositiveInt, Sizes
 
 
 @dataclass
 class Config:
-    steps: int = 100_000
+    steps: PositiveInt = 100_000
     """Gradient steps (OSRL `update_steps`)."""
-    batch_size: int = 512
+    batch_size: PositiveInt = 512
     """Transitions per batch (OSRL `batch_size`)."""
-    actor_lr: float = 1e-3
+    actor_lr: PositiveFloat = 1e-3
     """Adam learning rate of the actor (OSRL config `actor_lr`; the trainer's default is 1e-4)."""
-    a_hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    a_hidden_sizes: Sizes = field(default_factory=lambda: [256, 256])
     """Hidden layers of the MLP actor, ReLU, tanh output (OSRL config; constructor: [128, 128])."""
-    gamma: float = 1.0
+    gamma: Fraction = 1.0
     """Discount of the cost return used by the trajectory filter (OSRL config: undiscounted)."""
-    bc_mode: str = "safe"
+    bc_mode: Literal["safe", "all"] = "safe"
     """`safe`: clone trajectories with cost return <= the limit (BC-Safe); `all`: every one."""
-    episode_len: int = 0
+    episode_len: NonNegativeInt = 0
     """OSRL `episode_len`; 0 = the task's horizon (OSRL's per-task value for all 11 tasks)."""
 
 
 def select_bc_data(dataset: Dataset, cost_limit: float, gamma: float, mode: str) -> Dataset:
     """The trajectories OSRL's `process_bc_dataset` keeps for `mode`."""
-    if mode not in BC_MODES:
-        raise ConfigError(f"bc_safe: bc_mode must be one of {BC_MODES}, got {mode!r}")
     if mode == "all":
         return dataset
     cost_returns = episode_discounted_sums(dataset, dataset.costs, gamma)

@@ -45,49 +45,50 @@ from baselines.osrl_common import (
     transition_columns,
 )
 from benchmark.interface import Batch, Policy, Stage, TrainContext, TransitionSource
+from benchmark.validation import Fraction, NonNegativeInt, PositiveFloat, PositiveInt, Sizes
 
 
 @dataclass
 class Config:
-    steps: int = 100_000
+    steps: PositiveInt = 100_000
     """Gradient steps (OSRL `update_steps`)."""
-    batch_size: int = 512
+    batch_size: PositiveInt = 512
     """Transitions per batch (OSRL `batch_size`)."""
-    actor_lr: float = 1e-3
+    actor_lr: PositiveFloat = 1e-3
     """Adam learning rate of the perturbation actor (OSRL config; trainer default 1e-4)."""
-    critic_lr: float = 1e-3
+    critic_lr: PositiveFloat = 1e-3
     """Adam learning rate of the reward and cost critics (OSRL config; trainer default 1e-4)."""
-    vae_lr: float = 1e-3
+    vae_lr: PositiveFloat = 1e-3
     """Adam learning rate of the behaviour VAE (OSRL config; trainer default 1e-4)."""
-    reward_scale: float = 0.1
+    reward_scale: PositiveFloat = 0.1
     """Rewards are multiplied by this before the critic sees them (OSRL `reward_scale`)."""
-    cost_scale: float = 1.0
+    cost_scale: PositiveFloat = 1.0
     """Costs are multiplied by this before the cost critic sees them (OSRL `cost_scale`)."""
-    phi: float = 0.05
+    phi: Fraction = 0.05
     """Perturbation range of the actor, as a fraction of the action bound (OSRL `phi`)."""
-    lmbda: float = 0.75
+    lmbda: Fraction = 0.75
     """Weight of the min in the soft clipped double-Q target (OSRL `lmbda`)."""
     beta: float = 0.5
     """Weight of the KL term of the VAE loss (OSRL `beta`)."""
-    a_hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    a_hidden_sizes: Sizes = field(default_factory=lambda: [256, 256])
     """Hidden layers of the perturbation actor, tanh (OSRL config; constructor [128, 128])."""
-    c_hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    c_hidden_sizes: Sizes = field(default_factory=lambda: [256, 256])
     """Hidden layers of every Q network, ReLU (OSRL config; constructor [128, 128])."""
-    vae_hidden_sizes: int = 400
+    vae_hidden_sizes: PositiveInt = 400
     """Width of the VAE's hidden layers (OSRL config; constructor default 64)."""
-    sample_action_num: int = 10
+    sample_action_num: PositiveInt = 10
     """VAE proposals per next state in the critic targets (OSRL `sample_action_num`)."""
-    gamma: float = 0.99
+    gamma: Fraction = 0.99
     """Discount factor (OSRL `gamma`)."""
-    tau: float = 0.005
+    tau: Fraction = 0.005
     """Polyak rate of the target networks (OSRL `tau`)."""
-    num_q: int = 2
+    num_q: PositiveInt = 2
     """Q networks per head of the double reward critic (OSRL config; constructor default 1)."""
-    num_qc: int = 2
+    num_qc: PositiveInt = 2
     """Q networks per head of the double cost critic (OSRL config; constructor default 1)."""
     pid: list[float] = field(default_factory=lambda: [0.1, 0.003, 0.001])
     """KP, KI, KD of the PID Lagrangian multiplier (OSRL `PID`)."""
-    episode_len: int = 0
+    episode_len: NonNegativeInt = 0
     """OSRL `episode_len` (sets qc_thres); 0 = the task's horizon (OSRL's per-task value)."""
 
 

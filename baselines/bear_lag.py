@@ -27,6 +27,7 @@ suite's evaluator instead of `BEARLTrainer.evaluate`, a cost limit <= 0 is rejec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from osrl.algorithms import BEARL, BEARLTrainer
 
@@ -43,7 +44,6 @@ from baselines.osrl_common import (
     pid_state,
     transition_columns,
 )
-from benchmark.errors import ConfigError
 from benchmark.interface import (
     Batch,
     Policy,
@@ -52,61 +52,67 @@ from benchmark.interface import (
     TrainContext,
     TransitionSource,
 )
-
-KERNELS = ("gaussian", "laplacian")
+from benchmark.validation import (
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Sizes,
+)
 
 
 @dataclass
 class Config:
-    steps: int = 300_000
+    steps: PositiveInt = 300_000
     """Gradient steps (OSRL `update_steps`: 300k for BEAR-Lag, 100k for the others)."""
-    batch_size: int = 512
+    batch_size: PositiveInt = 512
     """Transitions per batch (OSRL `batch_size`)."""
-    actor_lr: float = 1e-3
+    actor_lr: PositiveFloat = 1e-3
     """Adam learning rate of the actor (OSRL `actor_lr`)."""
-    critic_lr: float = 1e-3
+    critic_lr: PositiveFloat = 1e-3
     """Adam learning rate of the reward and cost critics (OSRL `critic_lr`)."""
-    vae_lr: float = 1e-3
+    vae_lr: PositiveFloat = 1e-3
     """Adam learning rate of the behaviour VAE (OSRL `vae_lr`)."""
-    alpha_lr: float = 1e-3
+    alpha_lr: PositiveFloat = 1e-3
     """Step size of the log-alpha (MMD multiplier) update (trainer default; not in the config)."""
-    reward_scale: float = 0.1
+    reward_scale: PositiveFloat = 0.1
     """Rewards are multiplied by this before the critic sees them (OSRL `reward_scale`)."""
-    cost_scale: float = 1.0
+    cost_scale: PositiveFloat = 1.0
     """Costs are multiplied by this before the cost critic sees them (OSRL `cost_scale`)."""
-    a_hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    a_hidden_sizes: Sizes = field(default_factory=lambda: [256, 256])
     """Hidden layers of the squashed Gaussian actor (OSRL config; constructor [128, 128])."""
-    c_hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    c_hidden_sizes: Sizes = field(default_factory=lambda: [256, 256])
     """Hidden layers of every Q network (OSRL config; constructor [128, 128])."""
-    vae_hidden_sizes: int = 400
+    vae_hidden_sizes: PositiveInt = 400
     """Width of the VAE's hidden layers (OSRL config; constructor default 64)."""
-    sample_action_num: int = 10
+    sample_action_num: PositiveInt = 10
     """Actor samples per next state in the critic targets (OSRL `sample_action_num`)."""
-    gamma: float = 0.99
+    gamma: Fraction = 0.99
     """Discount factor (OSRL `gamma`)."""
-    tau: float = 0.005
+    tau: Fraction = 0.005
     """Polyak rate of the target networks (OSRL `tau`)."""
     beta: float = 0.5
     """Weight of the KL term of the VAE loss (OSRL `beta`)."""
-    lmbda: float = 0.75
+    lmbda: Fraction = 0.75
     """Weight of the min in the soft clipped double-Q target (OSRL `lmbda`)."""
-    mmd_sigma: float = 50.0
+    mmd_sigma: PositiveFloat = 50.0
     """Width of the MMD kernel, on pre-tanh actions (OSRL `mmd_sigma`)."""
-    target_mmd_thresh: float = 0.05
+    target_mmd_thresh: NonNegativeFloat = 0.05
     """MMD level the log-alpha multiplier enforces (OSRL `target_mmd_thresh`)."""
-    num_samples_mmd_match: int = 10
+    num_samples_mmd_match: PositiveInt = 10
     """Actor and VAE samples per state in the MMD estimate (OSRL `num_samples_mmd_match`)."""
-    start_update_policy_step: int = 0
+    start_update_policy_step: NonNegativeInt = 0
     """Steps before the actor's loss includes -Q (OSRL config 0; constructor default 20000)."""
-    kernel: str = "gaussian"
+    kernel: Literal["gaussian", "laplacian"] = "gaussian"
     """MMD kernel, `gaussian` or `laplacian` (OSRL `kernel`)."""
-    num_q: int = 2
+    num_q: PositiveInt = 2
     """Q networks per head of the double reward critic (OSRL config; constructor default 1)."""
-    num_qc: int = 2
+    num_qc: PositiveInt = 2
     """Q networks per head of the double cost critic (OSRL config; constructor default 1)."""
     pid: list[float] = field(default_factory=lambda: [0.1, 0.003, 0.001])
     """KP, KI, KD of the PID Lagrangian multiplier (OSRL `PID`)."""
-    episode_len: int = 0
+    episode_len: NonNegativeInt = 0
     """OSRL `episode_len` (sets qc_thres); 0 = the task's horizon (OSRL's per-task value)."""
 
 
@@ -117,8 +123,6 @@ class BEARLag(OSRLAdapter):
     optimizer_names = Q_LEARNING_OPTIMIZERS
 
     def __init__(self, config: Config, ctx: TrainContext):
-        if config.kernel not in KERNELS:
-            raise ConfigError(f"bear_lag: kernel must be one of {KERNELS}, got {config.kernel!r}")
         self.config = config
         self.device = ctx.device
         cost_limit = check_cost_limit(ctx.cost_limit, self.name)

@@ -46,46 +46,54 @@ import torch
 from torch import nn
 
 from benchmark.data.dataset import Dataset
-from benchmark.interface import Batch, Stage, TrainContext, TransitionSource, transition_columns
+from benchmark.interface import (
+    Batch,
+    Stage,
+    TrainContext,
+    TransitionSource,
+    check_stage,
+    transition_columns,
+)
+from benchmark.validation import Fraction, NonNegativeInt, PositiveFloat, PositiveInt
 
 
 @dataclass
 class Config:
-    steps: int = 100_000
+    steps: PositiveInt = 100_000
     """Gradient steps (the authors' `update_steps`; 200k only for MetaDrive, not in our table)."""
-    batch_size: int = 512
+    batch_size: PositiveInt = 512
     """Transitions per gradient step."""
-    num_heads: int = 2
+    num_heads: PositiveInt = 2
     """K, the number of actor heads (the paper's main results use 2)."""
-    hidden_dim: int = 512
+    hidden_dim: PositiveInt = 512
     """Width of the two hidden layers of every network (actor trunk, twin Qs, values)."""
-    actor_lr: float = 3e-4
+    actor_lr: PositiveFloat = 3e-4
     """Adam learning rate of the multi-head actor."""
-    q_lr: float = 3e-4
+    q_lr: PositiveFloat = 3e-4
     """Adam learning rate of the twin Q networks (reward and negated cost)."""
-    value_lr: float = 3e-4
+    value_lr: PositiveFloat = 3e-4
     """Adam learning rate of the value networks V_r and V_c."""
-    actor_lr_decay_steps: int = 1_000_000
+    actor_lr_decay_steps: PositiveInt = 1_000_000
     """Period of the actor's cosine learning-rate schedule (the authors' `max_steps`, 1e6)."""
-    iql_tau: float = 0.7
+    iql_tau: Fraction = 0.7
     """Expectile of the reward value loss."""
-    iql_tau_cost: float = 0.7
+    iql_tau_cost: Fraction = 0.7
     """Expectile of the negated-cost value loss."""
     beta: float = 3.0
     """Inverse temperature of the reward advantage weights."""
     beta_cost: float = 3.0
     """Inverse temperature of the (negated-)cost advantage weights."""
-    exp_adv_max: float = 100.0
+    exp_adv_max: PositiveFloat = 100.0
     """Clip of every exponentiated advantage weight."""
-    tau: float = 0.005
+    tau: Fraction = 0.005
     """Polyak rate of the target Q networks."""
-    gamma: float = 0.99
+    gamma: Fraction = 0.99
     """Discount of both critics and of the test-time per-step budget."""
-    reward_scale: float = 0.1
+    reward_scale: PositiveFloat = 0.1
     """Rewards are multiplied by this before training (OSRL's convention)."""
-    cost_scale: float = 1.0
+    cost_scale: PositiveFloat = 1.0
     """Costs (and the test-time budget) are multiplied by this before use."""
-    episode_len: int = 0
+    episode_len: NonNegativeInt = 0
     """T in the per-step budget formula; 0 means the task's horizon (what the authors use)."""
     bootstrap_timeouts: bool = False
     """How a time-limit truncation enters the TD targets. False (the authors' code, which trains
@@ -273,6 +281,7 @@ class CAPS:
 
     # -- data ---------------------------------------------------------------------------------
     def batch_source(self, stage: str) -> TransitionSource:
+        check_stage("caps", stage, self.stages)
         if self._source is None:
             columns = transition_columns(self.ctx.dataset)
             columns["done"] = td_done(self.ctx.dataset, self.config.bootstrap_timeouts)
@@ -283,6 +292,7 @@ class CAPS:
 
     # -- one step -----------------------------------------------------------------------------
     def update(self, stage: str, batch: Batch) -> dict[str, float]:
+        check_stage("caps", stage, self.stages)
         cfg = self.config
         obs, act, next_obs = batch["obs"], batch["actions"], batch["next_obs"]
         not_done = 1.0 - batch["done"]

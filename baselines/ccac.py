@@ -58,7 +58,22 @@ from torch.nn import functional as F
 
 from benchmark.data.dataset import Dataset
 from benchmark.errors import ConfigError
-from benchmark.interface import Batch, Stage, TrainContext, TransitionSource, transition_columns
+from benchmark.interface import (
+    Batch,
+    Stage,
+    TrainContext,
+    TransitionSource,
+    check_stage,
+    transition_columns,
+)
+from benchmark.validation import (
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Sizes,
+)
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 """Actor log-std clamp (OSRL's squashed Gaussian actor)."""
@@ -70,48 +85,48 @@ LOG_LAMBDA_MIN = -20.0
 
 @dataclass
 class Config:
-    steps: int = 200_000
+    steps: PositiveInt = 200_000
     """Joint-stage gradient steps (the authors' `update_steps`; CarRun uses 100k)."""
-    warmup_steps: int = 200_000
+    warmup_steps: NonNegativeInt = 200_000
     """CVAE-and-classifier-only steps before the joint stage (the authors repeat
     `update_steps`)."""
-    batch_size: int = 512
+    batch_size: PositiveInt = 512
     """Transitions per gradient step (CarRun uses 1024)."""
-    actor_lr: float = 1e-4
+    actor_lr: PositiveFloat = 1e-4
     """Adam learning rate of the actor and of both lambda networks."""
-    critic_lr: float = 1e-3
+    critic_lr: PositiveFloat = 1e-3
     """Adam learning rate of the reward and cost critic ensembles."""
-    vae_lr: float = 1e-3
+    vae_lr: PositiveFloat = 1e-3
     """Adam learning rate of the CVAE and of the OOD classifier."""
-    a_hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    a_hidden_sizes: Sizes = field(default_factory=lambda: [256, 256])
     """Hidden layer widths of the actor."""
-    c_hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    c_hidden_sizes: Sizes = field(default_factory=lambda: [256, 256])
     """Hidden layer widths of every critic ensemble member."""
-    vae_hidden_size: int = 512
+    vae_hidden_size: PositiveInt = 512
     """Width of the CVAE's, the classifier's and the lambda networks' hidden layers."""
-    vae_latent_size: int = 64
+    vae_latent_size: PositiveInt = 64
     """Latent dimension of the CVAE."""
-    gamma: float = 0.99
+    gamma: Fraction = 0.99
     """Discount of both critics."""
-    tau: float = 0.005
+    tau: Fraction = 0.005
     """Polyak rate of the target critics."""
-    kl_weight: float = 0.5
+    kl_weight: NonNegativeFloat = 0.5
     """Weight of the KL term in the CVAE loss (the authors' `beta`)."""
-    num_q: int = 4
+    num_q: PositiveInt = 4
     """Reward critic ensemble size; the critic value is the ensemble minimum."""
-    num_qc: int = 4
+    num_qc: PositiveInt = 4
     """Cost critic ensemble size; the critic value is the ensemble minimum."""
-    ood_threshold: float = 0.5
+    ood_threshold: NonNegativeFloat = 0.5
     """Classifier probability above which a generated (s, a) counts as out of distribution."""
-    max_lag: float = 5.0
+    max_lag: PositiveFloat = 5.0
     """Upper clamp of log lambda for both Lagrange networks."""
-    lag_l2: float = 0.01
+    lag_l2: NonNegativeFloat = 0.01
     """Weight of the squared L2 norm of each lambda network's parameters in its loss."""
     softplus_critics: bool = True
     """Softplus on critic outputs (Q >= 0), as in the authors' modified `EnsembleQCritic`."""
-    reward_scale: float = 0.1
+    reward_scale: PositiveFloat = 0.1
     """Rewards are multiplied by this before training (OSRL's convention)."""
-    cost_scale: float = 1.0
+    cost_scale: PositiveFloat = 1.0
     """Costs, cost-to-go labels and the test-time budget are multiplied by this."""
     bootstrap_timeouts: bool = False
     """How a time-limit truncation enters the TD targets. False (the authors' code, which trains
@@ -346,6 +361,7 @@ class CCAC:
 
     # -- data ---------------------------------------------------------------------------------
     def batch_source(self, stage: str) -> TransitionSource:
+        check_stage("ccac", stage, self.stages)
         if self._source is None:
             cfg = self.config
             columns = transition_columns(self.ctx.dataset)
@@ -362,10 +378,9 @@ class CCAC:
 
     # -- one step -----------------------------------------------------------------------------
     def update(self, stage: str, batch: Batch) -> dict[str, float]:
+        check_stage("ccac", stage, self.stages)
         if stage == "cvae":
             return self._cvae_step(batch)
-        if stage != "joint":
-            raise ValueError(f"CCAC has stages cvae and joint, not {stage!r}")
         stats = self._cvae_step(batch)
         stats.update(self._critic_step(batch))
         stats.update(self._cost_critic_step(batch))

@@ -73,6 +73,13 @@ from baselines.osrl_common import (
 from benchmark.data.dataset import Dataset
 from benchmark.errors import ConfigError
 from benchmark.interface import Batch, Stage, TrainContext
+from benchmark.validation import (
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+)
 
 GRID_COST_BINS, GRID_REWARD_BINS = 10, 50
 """OSRL's `augmentation()` grid filter bins (hard-coded there)."""
@@ -82,51 +89,51 @@ GRID_MAX_PER_BIN, GRID_MIN_PER_BIN = 10, 2
 
 @dataclass
 class Config:
-    steps: int = 100_000
+    steps: PositiveInt = 100_000
     """Gradient steps (OSRL `update_steps`)."""
-    batch_size: int = 2048
+    batch_size: PositiveInt = 2048
     """Sequences per batch (OSRL `batch_size`)."""
-    seq_len: int = 10
+    seq_len: PositiveInt = 10
     """Context length in environment steps (OSRL `seq_len`)."""
-    episode_len: int = 0
+    episode_len: NonNegativeInt = 0
     """Size of the time-step table minus seq_len; 0 = the task's horizon (OSRL per task)."""
-    embedding_dim: int = 128
+    embedding_dim: PositiveInt = 128
     """Token width (OSRL `embedding_dim`)."""
-    num_layers: int = 3
+    num_layers: PositiveInt = 3
     """Transformer blocks (OSRL config 3; constructor default 4)."""
-    num_heads: int = 8
+    num_heads: PositiveInt = 8
     """Attention heads (OSRL `num_heads`)."""
-    action_head_layers: int = 1
+    action_head_layers: PositiveInt = 1
     """Layers of the action head (OSRL `action_head_layers`)."""
-    attention_dropout: float = 0.1
+    attention_dropout: Fraction = 0.1
     """Dropout on attention weights (OSRL config; constructor default 0)."""
-    residual_dropout: float = 0.1
+    residual_dropout: Fraction = 0.1
     """Dropout on residual branches (OSRL config; constructor default 0)."""
-    embedding_dropout: float = 0.1
+    embedding_dropout: Fraction = 0.1
     """Dropout on the token embeddings (OSRL config; constructor default 0)."""
     time_emb: bool = True
     """Add a learned absolute time-step embedding (OSRL `time_emb`)."""
-    learning_rate: float = 1e-4
+    learning_rate: PositiveFloat = 1e-4
     """AdamW learning rate (OSRL `learning_rate`)."""
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     """AdamW betas (OSRL `betas`)."""
-    weight_decay: float = 1e-4
+    weight_decay: NonNegativeFloat = 1e-4
     """AdamW weight decay (OSRL `weight_decay`)."""
-    clip_grad: float = 0.25
+    clip_grad: PositiveFloat = 0.25
     """Gradient-norm clip (OSRL `clip_grad`); 0 disables clipping (OSRL's None)."""
-    lr_warmup_steps: int = 500
+    lr_warmup_steps: NonNegativeInt = 500
     """Linear learning-rate warm-up (OSRL config 500; trainer default 10000)."""
-    reward_scale: float = 0.1
+    reward_scale: PositiveFloat = 0.1
     """Return-to-go tokens are multiplied by this (OSRL `reward_scale`)."""
-    cost_scale: float = 1.0
+    cost_scale: PositiveFloat = 1.0
     """Cost-to-go tokens are multiplied by this (OSRL `cost_scale`)."""
     target_returns: list[list[float]] = field(default_factory=list)
     """(return, cost) evaluation targets (OSRL per task); empty = best safe return in the data."""
-    deg: int = 4
+    deg: NonNegativeInt = 4
     """Degree of the polynomial Pareto frontier of the augmentation (OSRL `deg`, per task)."""
     beta: float = 1.0
     """Distance offset in the nearest-trajectory weights 1/(d + beta) (OSRL `beta`)."""
-    augment_percent: float = 0.2
+    augment_percent: Fraction = 0.2
     """Relabelled trajectories, as a fraction of the grid-filtered ones (OSRL)."""
     max_reward: float = 600.0
     """Upper end of relabelled returns (OSRL `max_reward`, per task)."""
@@ -148,9 +155,9 @@ class Config:
     """Multiply the state feature by the cost embedding (OSRL `mul_cost_feat`)."""
     cat_cost_feat: bool = False
     """Concatenate the cost embedding to the state feature (OSRL `cat_cost_feat`)."""
-    loss_cost_weight: float = 0.02
+    loss_cost_weight: NonNegativeFloat = 0.02
     """Weight of the auxiliary next-cost classification loss (OSRL config, issue #9)."""
-    loss_state_weight: float = 0.0
+    loss_state_weight: NonNegativeFloat = 0.0
     """Weight of the next-state prediction loss (OSRL `loss_state_weight`)."""
     cost_sample: bool = True
     """Sample trajectories by cost (OSRL `cost_sample`); false = uniformly."""
@@ -160,7 +167,7 @@ class Config:
     """The 70 of OSRL's linear cost weights (hard-coded in its train_cdt.py)."""
     stochastic: bool = True
     """Gaussian action head with an entropy bonus (OSRL `stochastic`); false = MSE head."""
-    init_temperature: float = 0.1
+    init_temperature: PositiveFloat = 0.1
     """Initial entropy temperature (OSRL `init_temperature`)."""
     no_entropy: bool = False
     """Drop the entropy bonus (OSRL `no_entropy`)."""

@@ -27,6 +27,7 @@ DataLoader, the suite's evaluator, a cost limit <= 0 is rejected.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from osrl.algorithms import COptiDICE as OSRLCOptiDICE
 from osrl.algorithms import COptiDICETrainer
@@ -43,7 +44,6 @@ from baselines.osrl_common import (
     scaled,
     transition_columns,
 )
-from benchmark.errors import ConfigError
 from benchmark.interface import (
     Batch,
     Policy,
@@ -52,43 +52,49 @@ from benchmark.interface import (
     TrainContext,
     TransitionSource,
 )
-
-F_TYPES = ("softchi", "chi2", "kl")
+from benchmark.validation import (
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Sizes,
+)
 
 
 @dataclass
 class Config:
-    steps: int = 100_000
+    steps: PositiveInt = 100_000
     """Gradient steps (OSRL `update_steps`)."""
-    batch_size: int = 512
+    batch_size: PositiveInt = 512
     """Transitions per batch (OSRL `batch_size`)."""
-    actor_lr: float = 1e-4
+    actor_lr: PositiveFloat = 1e-4
     """Adam learning rate of the weighted-BC actor (OSRL config; trainer default 1e-3)."""
-    critic_lr: float = 1e-4
+    critic_lr: PositiveFloat = 1e-4
     """Adam learning rate of the nu and chi networks (OSRL config; trainer default 1e-3)."""
-    scalar_lr: float = 1e-4
+    scalar_lr: PositiveFloat = 1e-4
     """Adam learning rate of tau and lambda (OSRL config; trainer default 1e-3)."""
-    reward_scale: float = 0.1
+    reward_scale: PositiveFloat = 0.1
     """Rewards are multiplied by this before the losses see them (OSRL `reward_scale`)."""
-    cost_scale: float = 1.0
+    cost_scale: PositiveFloat = 1.0
     """Costs are multiplied by this before the losses see them (OSRL `cost_scale`)."""
-    a_hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    a_hidden_sizes: Sizes = field(default_factory=lambda: [256, 256])
     """Hidden layers of the squashed Gaussian actor (OSRL config; constructor [128, 128])."""
-    c_hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    c_hidden_sizes: Sizes = field(default_factory=lambda: [256, 256])
     """Hidden layers of the state-only nu and chi networks (OSRL config; constructor [128, 128])."""
-    alpha: float = 0.5
+    alpha: NonNegativeFloat = 0.5
     """Weight of the f-divergence regulariser (OSRL `alpha`)."""
-    gamma: float = 0.99
+    gamma: Fraction = 0.99
     """Discount factor (OSRL `gamma`)."""
-    cost_ub_epsilon: float = 0.01
+    cost_ub_epsilon: NonNegativeFloat = 0.01
     """KL budget of the cost upper bound; 0 uses the plain weighted cost (OSRL)."""
-    f_type: str = "softchi"
+    f_type: Literal["softchi", "chi2", "kl"] = "softchi"
     """f-divergence: `softchi`, `chi2` or `kl` (OSRL `f_type`)."""
-    num_nu: int = 2
+    num_nu: PositiveInt = 2
     """Networks in the nu ensemble, min over them (OSRL config; constructor default 1)."""
-    num_chi: int = 2
+    num_chi: PositiveInt = 2
     """Networks in the chi ensemble, min over them (OSRL config; constructor default 1)."""
-    episode_len: int = 0
+    episode_len: NonNegativeInt = 0
     """OSRL `episode_len` (sets qc_thres); 0 = the task's horizon (OSRL's per-task value)."""
 
 
@@ -99,8 +105,6 @@ class COptiDICE(OSRLAdapter):
     optimizer_names = ("actor_optim", "nu_optim", "chi_optim", "lmbda_optim", "tau_optim")
 
     def __init__(self, config: Config, ctx: TrainContext):
-        if config.f_type not in F_TYPES:
-            raise ConfigError(f"coptidice: f_type must be one of {F_TYPES}, got {config.f_type!r}")
         self.config = config
         self.device = ctx.device
         cost_limit = check_cost_limit(ctx.cost_limit, self.name)

@@ -45,47 +45,55 @@ from benchmark.interface import (
     TrainContext,
     TransitionSource,
 )
+from benchmark.validation import (
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Sizes,
+)
 
 
 @dataclass
 class Config:
-    steps: int = 100_000
+    steps: PositiveInt = 100_000
     """Gradient steps (OSRL `update_steps`)."""
-    batch_size: int = 512
+    batch_size: PositiveInt = 512
     """Transitions per batch (OSRL `batch_size`)."""
-    actor_lr: float = 1e-4
+    actor_lr: PositiveFloat = 1e-4
     """Adam learning rate of the actor (OSRL `actor_lr`)."""
-    critic_lr: float = 1e-3
+    critic_lr: PositiveFloat = 1e-3
     """Adam learning rate of the reward and cost critics (OSRL `critic_lr`)."""
-    alpha_lr: float = 1e-4
+    alpha_lr: PositiveFloat = 1e-4
     """Step size of the log-alpha (OOD cost penalty) update (OSRL `alpha_lr`)."""
-    vae_lr: float = 1e-3
+    vae_lr: PositiveFloat = 1e-3
     """Adam learning rate of the VAE that scores out-of-distribution actions (OSRL `vae_lr`)."""
-    reward_scale: float = 0.1
+    reward_scale: PositiveFloat = 0.1
     """Rewards are multiplied by this before the critic sees them (OSRL `reward_scale`)."""
-    cost_scale: float = 1.0
+    cost_scale: PositiveFloat = 1.0
     """Costs are multiplied by this before the cost critic sees them (OSRL `cost_scale`)."""
-    a_hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    a_hidden_sizes: Sizes = field(default_factory=lambda: [256, 256])
     """Hidden layers of the squashed Gaussian actor (OSRL config; constructor [128, 128])."""
-    c_hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    c_hidden_sizes: Sizes = field(default_factory=lambda: [256, 256])
     """Hidden layers of every Q network (OSRL config; constructor [128, 128])."""
-    vae_hidden_sizes: int = 400
+    vae_hidden_sizes: PositiveInt = 400
     """Width of the VAE's hidden layers (OSRL config; constructor default 64)."""
-    sample_action_num: int = 10
+    sample_action_num: PositiveInt = 10
     """Policy samples per state for the OOD cost penalty (OSRL `sample_action_num`)."""
-    gamma: float = 0.99
+    gamma: Fraction = 0.99
     """Discount factor (OSRL `gamma`)."""
-    tau: float = 0.005
+    tau: Fraction = 0.005
     """Polyak rate of the target networks (OSRL `tau`)."""
     beta: float = 0.5
     """Weight of the KL term of the VAE loss (OSRL config; constructor default 1.5)."""
-    num_q: int = 2
+    num_q: PositiveInt = 2
     """Q networks of the reward critic ensemble, min over them (OSRL config; constructor 1)."""
-    num_qc: int = 2
+    num_qc: PositiveInt = 2
     """Q networks of the cost critic ensemble, min over them (OSRL config; constructor 1)."""
-    qc_scalar: float = 1.5
+    qc_scalar: NonNegativeFloat = 1.5
     """qc_thres = qc_scalar * q_thres, the OOD penalty's target (OSRL `qc_scalar`)."""
-    episode_len: int = 0
+    episode_len: NonNegativeInt = 0
     """OSRL `episode_len` (sets q_thres); 0 = the task's horizon (OSRL's per-task value)."""
 
 

@@ -21,6 +21,7 @@ from fsrl.utils import DummyLogger
 
 from benchmark.data.dataset import Dataset
 from benchmark.errors import ConfigError
+from benchmark.interface import check_stage
 from benchmark.tasks import TaskSpec
 
 Q_LEARNING_OPTIMIZERS = ("actor_optim", "critic_optim", "cost_critic_optim", "vae_optim")
@@ -250,8 +251,7 @@ class OSRLAdapter:
     stages: tuple
 
     def _check_stage(self, stage: str) -> None:
-        if stage not in {s.name for s in self.stages}:
-            raise ValueError(f"{self.name} has no stage {stage!r}")
+        check_stage(self.name, stage, self.stages)
 
     optimizer_names: tuple[str, ...] = ()
     """Attributes of the osrl-lib model holding its optimisers (checkpointed with it)."""

@@ -2,8 +2,14 @@
 
 Config precedence, lowest first: the algorithm's `Config` defaults; the `tasks:` section of
 `configs/algorithms/<algorithm>.yaml` (per-task overrides, e.g. the paper's per-task settings);
-that file's `profiles: {<profile>: ...}`; its `profile_tasks: {<profile>: {<task>: ...}}`; the
-profile file's own `algorithm_config: {<algorithm>: ...}`; command-line `--set key=value`.
+that file's `budgets: {<set>: ...}` for the budget set the profile names (`budgets: demo`); its
+`budget_tasks: {<set>: {<task>: ...}}`; the profile file's own `algorithm_config:
+{<algorithm>: ...}`; command-line `--set key=value`.
+
+A profile must name its budget set, and every algorithm it runs must define that set: a renamed
+or empty profile is an error, never a silent run at the reference budget. Every value, of the
+profile and of each resolved config, is checked against its declared type and range here,
+before anything is written or trained.
 """
 
 from __future__ import annotations
@@ -16,10 +22,18 @@ from typing import Any
 
 import yaml
 
+from benchmark.data import DATA_SOURCES
 from benchmark.errors import ConfigError
 from benchmark.protocols import PROTOCOLS
 from benchmark.slurm_options import SLURM_KEYS  # declared once, with the sweep's flags
-from benchmark.tasks import DSRL_TASKS, TOY_TASKS, TaskSpec, get_task
+from benchmark.tasks import TaskSpec, expand_task_set, get_task
+from benchmark.validation import (
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    check_value,
+    field_hints,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PROFILE_KEYS = {
@@ -40,9 +54,17 @@ PROFILE_KEYS = {
     "log_every",
     "local",
     "slurm",
-    "config_profile",
+    "budgets",
     "algorithm_config",
 }
+PROFILE_HINTS: dict[str, Any] = {
+    "eval_episodes": PositiveInt,
+    "num_eval_envs": PositiveInt,
+    "checkpoint_every": PositiveInt,
+    "checkpoint_seconds": PositiveFloat,
+    "log_every": PositiveInt,
+}
+"""The numeric profile keys and what each accepts (the rest are checked where they are read)."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +86,8 @@ class Profile:
     log_every: int = 100
     local: dict = field(default_factory=dict)
     slurm: dict = field(default_factory=dict)
-    config_profile: str = ""
-    """Which `profiles:` section of the algorithm YAMLs applies (default: the profile's name)."""
+    budgets: str = ""
+    """The budget set: which `budgets:` section of every algorithm YAML applies (required)."""
     algorithm_config: dict = field(default_factory=dict)
     table_cost_limits: Any = "drcorl"
     average_cost_limits: bool = False
@@ -101,8 +123,9 @@ def _limits(spec: Any, task: TaskSpec) -> tuple[float, ...]:
         return tuple(task.osrl_cost_limits)
     if isinstance(spec, (int, float)):
         spec = [spec]
-    if isinstance(spec, (list, tuple)) and all(isinstance(v, (int, float)) for v in spec):
-        return tuple(float(v) for v in spec)
+    if isinstance(spec, (list, tuple)) and spec:
+        where = f"cost_limits of {task.name}"
+        return tuple(check_value(PositiveFloat, v, where, "cost_limit") for v in spec)
     raise ConfigError(f"bad cost_limits {spec!r}: use drcorl, osrl or a list of numbers")
 
 
@@ -137,25 +160,60 @@ def _read_yaml(path: Path) -> dict:
 
 
 def _expand_names(value: Any, kind: str) -> tuple[str, ...]:
-    from benchmark.registry import algorithm_names
-
-    groups = {
-        "tasks": {"dsrl": [t.name for t in DSRL_TASKS], "toy": [t.name for t in TOY_TASKS]},
-        "algorithms": {"all": algorithm_names()},
-    }[kind]
-    items = [value] if isinstance(value, str) else list(value or [])
-    names: list[str] = []
-    for item in items:
-        names.extend(groups.get(item, [item]))
+    """Task sets (`table`, `all`, `toy`, `dsrl`: benchmark.tasks) or `all` algorithms, checked."""
     if kind == "tasks":
-        names = [get_task(n).name for n in names]
-    else:
-        from benchmark.registry import ALGORITHMS
+        return expand_task_set(value)
+    from benchmark.registry import ALGORITHMS, algorithm_names
 
-        unknown = [n for n in names if n not in ALGORITHMS]
-        if unknown:
-            raise ConfigError(f"profile names unknown algorithm(s) {unknown}")
+    items = [value] if isinstance(value, str) else list(value or [])
+    names = [n for item in items for n in (algorithm_names() if item == "all" else [item])]
+    unknown = [n for n in names if n not in ALGORITHMS]
+    if unknown:
+        raise ConfigError(f"profile names unknown algorithm(s) {unknown}")
     return tuple(dict.fromkeys(names))
+
+
+def budget_sets() -> list[str]:
+    """Every budget set some algorithm YAML defines."""
+    sets: set[str] = set()
+    for path in sorted((CONFIG_DIR / "algorithms").glob("*.yaml")):
+        sets.update((_read_yaml(path).get("budgets") or {}).keys())
+    return sorted(sets)
+
+
+def _profile_budgets(data: dict, path: Path) -> str:
+    budgets = data.get("budgets")
+    if not isinstance(budgets, str) or not budgets:
+        raise ConfigError(
+            f"{path}: a profile must name its budget set (`budgets: <set>`), got {budgets!r}; "
+            f"budget sets: {', '.join(budget_sets())}"
+        )
+    return budgets
+
+
+def _profile_seeds(data: dict, path: Path) -> tuple[int, ...]:
+    seeds = data.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds:
+        raise ConfigError(f"{path}: seeds={seeds!r} is not allowed; seeds must be a non-empty list")
+    where = str(path)
+    return tuple(check_value(NonNegativeInt, s, where, f"seeds[{i}]") for i, s in enumerate(seeds))
+
+
+def _profile_numbers(data: dict, path: Path) -> dict[str, Any]:
+    defaults = {f.name: f.default for f in dataclasses.fields(Profile) if f.name in PROFILE_HINTS}
+    return {
+        key: check_value(hint, data.get(key, defaults[key]), str(path), key)
+        for key, hint in PROFILE_HINTS.items()
+    }
+
+
+def _profile_local(data: dict, path: Path) -> dict:
+    local = data.get("local") or {}
+    if not isinstance(local, dict):
+        raise ConfigError(f"{path}: local must be a mapping, got {local!r}")
+    if local.get("max_parallel") is not None:
+        check_value(PositiveInt, local["max_parallel"], f"{path} local", "max_parallel")
+    return dict(local)
 
 
 def load_profile(name_or_path: str) -> Profile:
@@ -163,7 +221,8 @@ def load_profile(name_or_path: str) -> Profile:
     data = _read_yaml(path)
     unknown = set(data) - PROFILE_KEYS
     if unknown:
-        raise ConfigError(f"{path}: unknown profile key(s) {sorted(unknown)}")
+        hint = " (`config_profile` is now `budgets`)" if "config_profile" in unknown else ""
+        raise ConfigError(f"{path}: unknown profile key(s) {sorted(unknown)}{hint}")
     bad_slurm = set(data.get("slurm") or {}) - SLURM_KEYS
     if bad_slurm:
         raise ConfigError(f"{path}: unknown slurm key(s) {sorted(bad_slurm)}")
@@ -171,26 +230,24 @@ def load_profile(name_or_path: str) -> Profile:
     protocol = data.get("protocol", "honest")
     if protocol not in PROTOCOLS:
         raise ConfigError(f"{path}: protocol must be one of {list(PROTOCOLS)}, not {protocol!r}")
-    seeds = tuple(int(s) for s in data.get("seeds", [0]))
+    source = data.get("data", "auto")
+    if source not in DATA_SOURCES:
+        raise ConfigError(f"{path}: data must be one of {list(DATA_SOURCES)}, not {source!r}")
     profile = Profile(
         name=name,
         description=data.get("description", ""),
         protocol=protocol,
-        data=data.get("data", "auto"),
+        data=source,
         tasks=_expand_names(data.get("tasks", "toy"), "tasks"),
         algorithms=_expand_names(data.get("algorithms", "all"), "algorithms"),
-        seeds=seeds,
+        seeds=_profile_seeds(data, path),
         cost_limits=data.get("cost_limits", "drcorl"),
         table_cost_limits=data.get("table_cost_limits", "drcorl"),
         average_cost_limits=_profile_flag(data, path, "average_cost_limits"),
-        eval_episodes=int(data.get("eval_episodes", 20)),
-        num_eval_envs=int(data.get("num_eval_envs", 10)),
-        checkpoint_every=int(data.get("checkpoint_every", 1000)),
-        checkpoint_seconds=float(data.get("checkpoint_seconds", 120.0)),
-        log_every=int(data.get("log_every", 100)),
-        local=dict(data.get("local") or {}),
+        **_profile_numbers(data, path),
+        local=_profile_local(data, path),
         slurm=dict(data.get("slurm") or {}),
-        config_profile=data.get("config_profile", name),
+        budgets=_profile_budgets(data, path),
         algorithm_config=dict(data.get("algorithm_config") or {}),
         path=str(path),
         ref=str(path.resolve()) if path.suffix and Path(name_or_path).suffix else name_or_path,
@@ -198,6 +255,7 @@ def load_profile(name_or_path: str) -> Profile:
     for task in profile.tasks:  # fail early on a bad cost_limits spec
         for algorithm in profile.algorithms:
             profile.limits_for(get_task(task), algorithm)
+        profile.table_limits_for(get_task(task))
     return profile
 
 
@@ -224,33 +282,25 @@ def _algorithm_yaml(algorithm: str) -> dict:
     return _read_yaml(path) if path.exists() else {}
 
 
-def _coerce(key: str, value: Any, default: Any, where: str) -> Any:
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: {key} must be true/false, got {value!r}")
-        return value
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(default, float) and isinstance(value, str):
-        # YAML 1.1 reads `1e-4` (no dot) as a string
-        with contextlib.suppress(ValueError):
-            return float(value)
-    if isinstance(default, int) and isinstance(value, float) and value.is_integer():
-        return int(value)
-    wrong_type = not isinstance(value, type(default)) or isinstance(value, bool)
-    if isinstance(default, (int, float, str)) and wrong_type:
-        raise ConfigError(f"{where}: {key} must be {type(default).__name__}, got {value!r}")
-    if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
-        return list(value)
-    return value
-
-
-def _apply(resolved: dict, layer: dict | None, defaults: dict, where: str) -> None:
+def _apply(resolved: dict, layer: dict | None, hints: dict[str, Any], where: str) -> None:
+    if layer is not None and not isinstance(layer, dict):
+        raise ConfigError(f"{where}: expected a mapping of config keys, got {layer!r}")
     for key, value in (layer or {}).items():
-        if key not in defaults:
-            known = ", ".join(sorted(defaults))
+        if key not in hints:
+            known = ", ".join(sorted(hints))
             raise ConfigError(f"{where}: unknown config key {key!r}; known keys: {known}")
-        resolved[key] = _coerce(key, value, defaults[key], where)
+        resolved[key] = check_value(hints[key], value, where, key)
+
+
+def _budget_layer(algorithm: str, spec: dict, budgets: str) -> dict:
+    sets = spec.get("budgets") or {}
+    if budgets not in sets:
+        raise ConfigError(
+            f"configs/algorithms/{algorithm}.yaml defines no budget set {budgets!r} (it has: "
+            f"{', '.join(sets) or 'none'}); add `budgets: {{{budgets}: ...}}` there, or run a "
+            f"profile with one of those sets"
+        )
+    return sets[budgets] or {}
 
 
 def resolve_config(
@@ -260,20 +310,22 @@ def resolve_config(
     defaults = {
         f.name: _plain(getattr(config_cls(), f.name)) for f in dataclasses.fields(config_cls)
     }
+    hints = field_hints(config_cls)
     spec = _algorithm_yaml(algorithm)
-    unknown = set(spec) - {"tasks", "profiles", "profile_tasks"}
+    unknown = set(spec) - {"tasks", "budgets", "budget_tasks"}
     if unknown:
         raise ConfigError(f"configs/algorithms/{algorithm}.yaml: unknown section(s) {unknown}")
-    section = profile.config_profile or profile.name
+    budgets = profile.budgets
     resolved = dict(defaults)
     yaml_name = f"configs/algorithms/{algorithm}.yaml"
-    _apply(resolved, (spec.get("tasks") or {}).get(task), defaults, f"{yaml_name} tasks.{task}")
-    _apply(resolved, (spec.get("profiles") or {}).get(section), defaults, f"{yaml_name} {section}")
-    profile_tasks = ((spec.get("profile_tasks") or {}).get(section) or {}).get(task)
-    _apply(resolved, profile_tasks, defaults, f"{yaml_name} profile_tasks.{section}.{task}")
+    _apply(resolved, (spec.get("tasks") or {}).get(task), hints, f"{yaml_name} tasks.{task}")
+    layer = _budget_layer(algorithm, spec, budgets)
+    _apply(resolved, layer, hints, f"{yaml_name} budgets.{budgets}")
+    budget_tasks = ((spec.get("budget_tasks") or {}).get(budgets) or {}).get(task)
+    _apply(resolved, budget_tasks, hints, f"{yaml_name} budget_tasks.{budgets}.{task}")
     from_profile = profile.algorithm_config.get(algorithm)
-    _apply(resolved, from_profile, defaults, f"profile {profile.name} algorithm_config")
-    _apply(resolved, overrides, defaults, "--set")
+    _apply(resolved, from_profile, hints, f"profile {profile.name} algorithm_config")
+    _apply(resolved, overrides, hints, "--set")
     return resolved
 
 

@@ -12,29 +12,23 @@ from dataclasses import dataclass
 
 from benchmark.errors import UnknownAlgorithmError
 
-ALGORITHMS: dict[str, str] = {
-    "bc_safe": "baselines.bc_safe:BCSafe",
-    "bear_lag": "baselines.bear_lag:BEARLag",
-    "bcq_lag": "baselines.bcq_lag:BCQLag",
-    "cpq": "baselines.cpq:CPQ",
-    "coptidice": "baselines.coptidice:COptiDICE",
-    "cdt": "baselines.cdt:CDT",
-    "caps": "baselines.caps:CAPS",
-    "ccac": "baselines.ccac:CCAC",
-    "drcorl": "algorithms.drcorl:DRCORL",
+ALGORITHMS: dict[str, tuple[str, str]] = {
+    # name: ("module:Class", display name in tables and figures)
+    "bc_safe": ("baselines.bc_safe:BCSafe", "BC-Safe"),
+    "bear_lag": ("baselines.bear_lag:BEARLag", "BEAR-Lag"),
+    "bcq_lag": ("baselines.bcq_lag:BCQLag", "BCQ-Lag"),
+    "cpq": ("baselines.cpq:CPQ", "CPQ"),
+    "coptidice": ("baselines.coptidice:COptiDICE", "COptiDICE"),
+    "cdt": ("baselines.cdt:CDT", "CDT"),
+    "caps": ("baselines.caps:CAPS", "CAPS"),
+    "ccac": ("baselines.ccac:CCAC", "CCAC"),
+    "drcorl": ("algorithms.drcorl:DRCORL", "DRCORL"),
 }
 
-DISPLAY_NAMES: dict[str, str] = {
-    "bc_safe": "BC-Safe",
-    "bear_lag": "BEAR-Lag",
-    "bcq_lag": "BCQ-Lag",
-    "cpq": "CPQ",
-    "coptidice": "COptiDICE",
-    "cdt": "CDT",
-    "caps": "CAPS",
-    "ccac": "CCAC",
-    "drcorl": "DRCORL",
-}
+
+def display_name(name: str) -> str:
+    """How tables and figures name an algorithm (the registry name if unregistered)."""
+    return ALGORITHMS[name][1] if name in ALGORITHMS else name
 
 
 @dataclass(frozen=True)
@@ -58,6 +52,6 @@ def load(name: str) -> AlgorithmEntry:
         raise UnknownAlgorithmError(
             f"unknown algorithm {name!r}; registered: {', '.join(ALGORITHMS)}"
         )
-    module_name, class_name = ALGORITHMS[name].split(":")
+    module_name, class_name = ALGORITHMS[name][0].split(":")
     module = importlib.import_module(module_name)
     return AlgorithmEntry(name=name, cls=getattr(module, class_name), config_cls=module.Config)

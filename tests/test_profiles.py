@@ -30,11 +30,11 @@ def config_dir(tmp_path, monkeypatch):
     (tmp_path / "profiles").mkdir()
     (tmp_path / "algorithms" / "fake.yaml").write_text(
         "tasks:\n  ToyVelocity: {lr: 0.1, steps: 5, mode: task}\n"
-        "profiles:\n  p: {steps: 7, mode: profile}\n"
-        "profile_tasks:\n  p:\n    ToyVelocity: {mode: profile_task}\n"
+        "budgets:\n  p: {steps: 7, mode: profile}\n"
+        "budget_tasks:\n  p:\n    ToyVelocity: {mode: profile_task}\n"
     )
     (tmp_path / "profiles" / "p.yaml").write_text(
-        "tasks: [ToyVelocity]\nalgorithms: [bc_safe]\nseeds: [0, 1]\n"
+        "budgets: p\ntasks: [ToyVelocity]\nalgorithms: [bc_safe]\nseeds: [0, 1]\n"
         "algorithm_config:\n  fake: {flag: true}\n"
     )
     monkeypatch.setattr(profiles, "CONFIG_DIR", tmp_path)
@@ -53,11 +53,13 @@ def test_unknown_keys_and_bad_types_are_rejected(config_dir):
     profile = load_profile("p")
     with pytest.raises(ConfigError, match="unknown config key 'lrr'.*known keys"):
         resolve_config("fake", FakeConfig, "ToyVelocity", profile, {"lrr": 1})
-    with pytest.raises(ConfigError, match="steps must be int"):
+    with pytest.raises(ConfigError, match="steps='many' is not allowed; steps must be an integer"):
         resolve_config("fake", FakeConfig, "ToyVelocity", profile, {"steps": "many"})
-    with pytest.raises(ConfigError, match="flag must be true/false"):
+    with pytest.raises(ConfigError, match="flag must be true or false"):
         resolve_config("fake", FakeConfig, "ToyVelocity", profile, {"flag": 1})
-    (config_dir / "algorithms" / "fake.yaml").write_text("tasks:\n  ToyVelocity: {nope: 1}\n")
+    (config_dir / "algorithms" / "fake.yaml").write_text(
+        "tasks:\n  ToyVelocity: {nope: 1}\nbudgets: {p: {}}\n"
+    )
     with pytest.raises(ConfigError, match=r"fake.yaml tasks.ToyVelocity.*nope"):
         resolve_config("fake", FakeConfig, "ToyVelocity", profile, {})
 
@@ -92,15 +94,15 @@ def test_bad_profiles_are_rejected(tmp_path):
     with pytest.raises(ConfigError, match="unknown profile 'nope'"):
         load_profile("nope")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("tasks: [ToyVelocity]\nseedz: [0]\n")
+    bad.write_text("budgets: smoke\ntasks: [ToyVelocity]\nseedz: [0]\n")
     with pytest.raises(ConfigError, match="seedz"):
         load_profile(str(bad))
-    bad.write_text("tasks: [NoSuchTask]\n")
+    bad.write_text("budgets: smoke\ntasks: [NoSuchTask]\n")
     with pytest.raises(Exception, match="unknown task 'NoSuchTask'"):
         load_profile(str(bad))
-    bad.write_text("tasks: [ToyVelocity]\nprotocol: online\n")
+    bad.write_text("budgets: smoke\ntasks: [ToyVelocity]\nprotocol: online\n")
     with pytest.raises(ConfigError, match="protocol"):
         load_profile(str(bad))
-    bad.write_text("tasks: [ToyVelocity]\ncost_limits: lots\n")
+    bad.write_text("budgets: smoke\ntasks: [ToyVelocity]\ncost_limits: lots\n")
     with pytest.raises(ConfigError, match="cost_limits"):
         load_profile(str(bad))

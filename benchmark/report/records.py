@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import ReportError, UnknownTaskError
-from benchmark.registry import ALGORITHMS, DISPLAY_NAMES
+from benchmark.registry import ALGORITHMS, display_name
 
 SAFE_COST = 1.0
 """A cell is safe when its mean normalised cost is at most this (the DRCORL/DSRL convention)."""
@@ -44,18 +44,31 @@ def runs_dir(results_dir: Path, profile: str) -> Path:
     return Path(results_dir) / "runs" / profile
 
 
-def load_records(results_dir: Path, profile: str) -> pd.DataFrame:
-    """Every valid record of a profile as a DataFrame, or a ReportError if there is none.
+def load_records(
+    results_dir: Path, profile: str, skip_invalid: bool = False
+) -> tuple[pd.DataFrame, list[str]]:
+    """Every valid record of a profile as a DataFrame, and the notes a report must print.
 
-    Reading and validation are `benchmark.results`'; invalid files are listed on stderr and left
-    out (a cell that loses a seed that way is labelled as short, like any missing seed).
+    Reading and validation are `benchmark.results`'. An unreadable or invalid record file is a
+    ReportError that lists them all: a report must not lose a method's column without a word.
+    With `skip_invalid` they are left out, and the returned note says which (for the caption).
     """
     from benchmark.results import load_records as load_validated
 
     folder = runs_dir(results_dir, profile)
     frame, invalid = load_validated(Path(results_dir), profile)
-    for path, reason in invalid:
-        print(f"warning: ignoring invalid run record {path}: {reason}", file=sys.stderr)
+    listing = "; ".join(f"{path}: {reason}" for path, reason in invalid)
+    if invalid and not skip_invalid:
+        raise ReportError(
+            f"{len(invalid)} CORRUPT run record(s) in {folder} ({listing}); delete or rerun "
+            f"them (`python -m benchmark status --profile {profile}` lists them), or pass "
+            f"--skip-invalid to report without them"
+        )
+    notes = []
+    if invalid:
+        names = ", ".join(Path(path).name for path, _ in invalid)
+        notes.append(f"{len(invalid)} invalid record file(s) skipped (--skip-invalid): {names}.")
+        print(f"warning: skipping invalid run record(s): {listing}", file=sys.stderr)
     if frame.empty:
         found = f" ({len(invalid)} invalid file(s), listed above)" if invalid else ""
         raise ReportError(
@@ -71,7 +84,7 @@ def load_records(results_dir: Path, profile: str) -> pd.DataFrame:
             f"record {wrong['id'].iloc[0]} of profile {wrong['profile'].iloc[0]!r} is inside "
             f"{folder}; move it to its own profile folder"
         )
-    return frame
+    return frame, notes
 
 
 @dataclass(frozen=True)
@@ -107,10 +120,6 @@ def algorithm_order(names: Iterable[str]) -> list[str]:
     names = set(names)
     known = [a for a in ALGORITHMS if a in names]
     return known + sorted(names - set(known))
-
-
-def display_name(algorithm: str) -> str:
-    return DISPLAY_NAMES.get(algorithm, algorithm)
 
 
 def task_order(names: Iterable[str]) -> list[str]:
@@ -326,13 +335,13 @@ def select_table_limits(
 
 
 def report_cells(
-    results_dir: Path, profile: str, *, table_limits: bool
+    results_dir: Path, profile: str, *, table_limits: bool, skip_invalid: bool = False
 ) -> tuple[list[Cell], list[str], pd.DataFrame]:
     """Load a profile's records and build its cells (only the table's cost limits if asked)."""
-    records = load_records(results_dir, profile)
+    records, notes = load_records(results_dir, profile, skip_invalid)
     settings = profile_settings(profile)
-    notes: list[str] = []
     if table_limits:
-        records, notes = select_table_limits(records, settings.table_cost_limits)
+        records, limit_notes = select_table_limits(records, settings.table_cost_limits)
+        notes += limit_notes
     cells = build_cells(records, expected_seeds=settings.seeds)
     return cells, notes, records

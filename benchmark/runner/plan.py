@@ -22,6 +22,7 @@ from benchmark.profiles import Profile, load_profile, resolve_config
 from benchmark.protocols import get_protocol
 from benchmark.registry import AlgorithmEntry, load
 from benchmark.tasks import TaskSpec, get_task
+from benchmark.validation import PositiveFloat, check_value
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,8 @@ def plan_run(spec: RunSpec, dataset_cache: dict | None = None) -> RunPlan:
     limits = (
         (spec.cost_limit,) if spec.cost_limit is not None else profile.limits_for(task, entry.name)
     )
-    if any(k <= 0 for k in limits):
-        raise ConfigError(f"cost limits must be positive, got {list(limits)}")
+    where = "--cost-limit" if spec.cost_limit is not None else f"profile {profile.name}"
+    limits = tuple(check_value(PositiveFloat, k, where, "cost_limit") for k in limits)
     dataset = _cached_dataset(task, spec.data or profile.data, spec.data_path, dataset_cache)
     identity = {
         "algorithm": entry.name,

@@ -15,7 +15,7 @@ def _cell(cells, task, algorithm, limit=10.0):
 
 
 def test_reads_one_row_per_record_with_episode_means(golden_results):
-    frame = load_records(golden_results, "golden")
+    frame, _ = load_records(golden_results, "golden")
     assert len(frame) == 33
     row = frame[(frame.task == "CarGoal1") & (frame.algorithm == "cpq") & (frame.seed == 2)]
     assert row["reward"].item() == pytest.approx(1.0) and row["cost"].item() == pytest.approx(2.5)
@@ -33,7 +33,7 @@ def test_cell_is_mean_and_sample_std_over_seed_means(golden_results):
 
 
 def test_table_keeps_each_tasks_drcorl_limit_and_says_what_it_left_out(golden_results):
-    records = load_records(golden_results, "golden")
+    records, _ = load_records(golden_results, "golden")
     kept, notes = select_table_limits(records)
     assert set(kept["cost_limit"]) == {10.0}
     assert len(notes) == 1 and "HalfCheetahVelocity" in notes[0] and "20, 30" in notes[0]
@@ -45,7 +45,7 @@ def test_table_keeps_each_tasks_drcorl_limit_and_says_what_it_left_out(golden_re
      ({"HalfCheetahVelocity": [20, 30], "default": "drcorl"}, {10.0, 20.0, 30.0})],
 )  # fmt: skip
 def test_table_limits_follow_the_profiles_table_cost_limits(golden_results, spec, limits):
-    kept, _ = select_table_limits(load_records(golden_results, "golden"), spec)
+    kept, _ = select_table_limits(load_records(golden_results, "golden")[0], spec)
     assert set(kept["cost_limit"]) == limits
 
 
@@ -54,23 +54,30 @@ def test_no_records_says_to_run_the_sweep_first(tmp_path):
         load_records(tmp_path, "demo")
 
 
-def test_invalid_records_are_reported_and_left_out(tmp_path, capsys, make_record, write_record):
+def test_invalid_records_stop_a_report_unless_skipped(tmp_path, capsys, make_record, write_record):
     write_record(tmp_path, make_record("cpq", "ToyVelocity", 10.0, 0, 0.5, 0.5))
     folder = tmp_path / "runs" / "golden"
     (folder / "abc.json").write_text("{not json")
-    (folder / "def.json").write_text(json.dumps({"algorithm": "cpq"}))
-    frame = load_records(tmp_path, "golden")
+    (folder / "def.json").write_text("")  # an empty file: a truncated write
+    with pytest.raises(ReportError, match=r"2 CORRUPT run record\(s\).*abc.json.*--skip-invalid"):
+        load_records(tmp_path, "golden")
+    frame, notes = load_records(tmp_path, "golden", skip_invalid=True)
     assert len(frame) == 1
+    assert notes == ["2 invalid record file(s) skipped (--skip-invalid): abc.json, def.json."]
     err = capsys.readouterr().err
     assert "abc.json" in err and "def.json" in err
+    cells, cell_notes, _ = report_cells(tmp_path, "golden", table_limits=True, skip_invalid=True)
+    assert len(cells) == 1 and notes[0] in cell_notes
 
 
 def test_only_invalid_records_is_an_error_that_says_so(tmp_path):
     folder = tmp_path / "runs" / "p"
     folder.mkdir(parents=True)
     (folder / "abc.json").write_text("{not json")
-    with pytest.raises(ReportError, match="1 invalid file"):
+    with pytest.raises(ReportError, match="1 CORRUPT"):
         load_records(tmp_path, "p")
+    with pytest.raises(ReportError, match="1 invalid file"):
+        load_records(tmp_path, "p", skip_invalid=True)
 
 
 def test_record_of_another_profile_in_the_folder_is_refused(tmp_path, make_record):
@@ -133,7 +140,7 @@ def test_missing_seed_is_labelled_not_refused(tmp_path, write_golden):
 
 
 def test_expected_seeds_from_the_profile_label_every_short_cell(golden_results):
-    records = load_records(golden_results, "golden")
+    records, _ = load_records(golden_results, "golden")
     cells = build_cells(records, expected_seeds=range(5))
     assert all(c.missing_seeds == (3, 4) for c in cells)
 

@@ -8,8 +8,8 @@ import torch
 
 from algorithms.drcorl.drcorl import _authors_segment_returns, reward_scale
 from benchmark.envs import make_vector_env
-from benchmark.evaluate import TrainingRollouts
 from benchmark.errors import ConfigError
+from benchmark.evaluate import TrainingRollouts
 from benchmark.interface import StatelessPolicy
 from benchmark.runner import RunSpec, execute
 from benchmark.runner import trainer as trainer_mod
@@ -18,9 +18,12 @@ from benchmark.tasks import get_task
 from .conftest import build, train
 
 
-def test_bad_option_is_a_config_error(toy_velocity):
-    with pytest.raises(ConfigError, match="manipulation"):
-        build(toy_velocity, manipulation="pcgrad")
+def test_bad_option_is_a_config_error():
+    from algorithms.drcorl import Config
+    from benchmark.validation import check_config
+
+    with pytest.raises(ConfigError, match="manipulation must be one of"):
+        check_config(Config, {"manipulation": "pcgrad"}, "--set")
 
 
 def test_online_switching_needs_a_protocol_that_allows_rollouts(toy_velocity):
