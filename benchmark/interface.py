@@ -52,11 +52,20 @@ class UnknownStageError(ValueError):
     the caller, not bad user input, so not a BenchmarkError."""
 
 
+def unknown_stage(
+    algorithm: str, stage: str, stages: tuple[Stage, ...] | Sequence[str]
+) -> UnknownStageError:
+    """The error an algorithm raises for a stage name it does not know (`raise unknown_stage(...)`
+    where a dispatch falls through; `check_stage` up front)."""
+    names = [s.name if isinstance(s, Stage) else s for s in stages]
+    return UnknownStageError(f"{algorithm}: unknown stage {stage!r}; stages: {names}")
+
+
 def check_stage(algorithm: str, stage: str, stages: tuple[Stage, ...] | Sequence[str]) -> None:
-    """The one way an algorithm rejects a stage name it does not know."""
+    """Raise `unknown_stage(...)` unless `stage` is one of `stages`."""
     names = [s.name if isinstance(s, Stage) else s for s in stages]
     if stage not in names:
-        raise UnknownStageError(f"{algorithm}: unknown stage {stage!r}; stages: {names}")
+        raise unknown_stage(algorithm, stage, names)
 
 
 class BatchSource(Protocol):

@@ -59,8 +59,10 @@ from benchmark.interface import (
     StatelessPolicy,
     TrainContext,
     TransitionSource,
+    check_stage,
     torch_actor,
     transition_columns,
+    unknown_stage,
 )
 
 
@@ -340,10 +342,11 @@ class DRCORL:
             "adapt": ("obs", "actions", "rewards", "costs", "next_obs", "done"),
         }
         if stage not in keys:
-            raise KeyError(f"DRCORL has no stage {stage!r}")
+            raise unknown_stage("drcorl", stage, list(keys))
         return TransitionSource({k: self.columns[k] for k in keys[stage]})
 
     def update(self, stage: str, batch: Batch) -> dict[str, float]:
+        check_stage("drcorl", stage, self.stages)
         if stage == "behavior":
             return self._behavior_step(batch)
         if stage == "critic":
@@ -353,7 +356,7 @@ class DRCORL:
             return {"bc_loss": loss}
         if stage == "adapt":
             return self._adapt_iteration(batch)
-        raise KeyError(f"DRCORL has no stage {stage!r}")
+        raise unknown_stage("drcorl", stage, self.stages)
 
     def policy(self, cost_limit: float, num_envs: int) -> StatelessPolicy:
         """The deterministic tanh actor (cost_limit unused: DRCORL trains one per limit)."""

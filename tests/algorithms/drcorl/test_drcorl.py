@@ -12,7 +12,6 @@ from benchmark.errors import ConfigError
 from benchmark.evaluate import TrainingRollouts
 from benchmark.interface import StatelessPolicy
 from benchmark.runner import RunSpec, execute
-from benchmark.runner import trainer as trainer_mod
 from benchmark.tasks import get_task
 
 from .conftest import build, train
@@ -136,30 +135,6 @@ def _spec(**changes) -> RunSpec:
         "overrides": {"adapt_iterations": 40},
     }
     return RunSpec(**{**base, **changes})
-
-
-class Interrupt(BaseException):
-    pass
-
-
-def test_runner_resume_mid_adaptation_matches_an_uninterrupted_run(tmp_path, monkeypatch):
-    [reference] = execute(_spec(), tmp_path / "reference")
-    calls = {"n": 0}
-    original = trainer_mod.to_torch
-
-    def interrupt(batch, device):
-        calls["n"] += 1
-        if calls["n"] > 12 + 25:  # 4 + 4 + 4 shared steps, then 25 adaptation iterations
-            raise Interrupt
-        return original(batch, device)
-
-    monkeypatch.setattr(trainer_mod, "to_torch", interrupt)
-    with pytest.raises(Interrupt):
-        execute(_spec(), tmp_path / "resumed")
-    monkeypatch.setattr(trainer_mod, "to_torch", original)
-    [resumed] = execute(_spec(), tmp_path / "resumed")
-    assert resumed["timing"]["resumed_from"] == {"stage": "adapt", "step": 20}
-    assert resumed["metrics"] == reference["metrics"]
 
 
 def test_artifact_reuse_across_cost_limits_matches_training_from_scratch(tmp_path):
