@@ -31,6 +31,25 @@ def _add_slurm_args(p: argparse.ArgumentParser) -> None:
     add_arguments(p)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_skip_invalid(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="report without unreadable or invalid record files (the caption lists them); "
+        "by default one such file stops the report",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__)
     sub = parser.add_subparsers(dest="verb", required=True)
@@ -59,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan, submit nothing")
     p.add_argument(
         "--max-parallel",
-        type=int,
+        type=_positive_int,
         default=None,
         help="local: concurrent runs (default: one per core)",
     )
@@ -76,13 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="demo")
     p.add_argument("--results", default=None)
     p.add_argument("--no-published", action="store_true", help="omit published values")
+    _add_skip_invalid(p)
     p.set_defaults(handler="benchmark.report.table:cli_table")
 
     p = sub.add_parser("figure-cost-limits", help="reward/cost per cost limit (poster panel b)")
     p.add_argument("--profile", default="demo")
     p.add_argument("--task", default="HalfCheetahVelocity")
     p.add_argument("--results", default=None)
+    _add_skip_invalid(p)
     p.set_defaults(handler="benchmark.report.figures:cli_figure_cost_limits")
+
+    p = sub.add_parser("curves", help="learning curves from the training logs (mean ± std)")
+    p.add_argument("--profile", default="demo")
+    p.add_argument("--task", default=None, help="only this task (default: every task)")
+    p.add_argument("--results", default=None)
+    p.set_defaults(handler="benchmark.report.curves:cli_curves")
 
     p = sub.add_parser("diff", help="our cells beside the published ones")
     p.add_argument("--profile", default="demo")
@@ -92,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 1 when a safety verdict differs from the published one",
     )
+    _add_skip_invalid(p)
     p.set_defaults(handler="benchmark.report.diff:cli_diff")
 
     p = sub.add_parser("bench", help="speed benchmarks (printed and written under reports/bench)")

@@ -398,10 +398,10 @@ class DiffReport:
         return self.frame[self.frame["verdict_flip"].astype(bool)]
 
 
-def make_diff(results_dir: Path, profile: str) -> DiffReport:
+def make_diff(results_dir: Path, profile: str, skip_invalid: bool = False) -> DiffReport:
     from benchmark.results import read_records
 
-    cells, _, _ = report_cells(results_dir, profile, table_limits=False)
+    cells, _, _ = report_cells(results_dir, profile, table_limits=False, skip_invalid=skip_invalid)
     published = {"table": published_table(), "cost-limit ablation": published_cost_limits()}
     ratios = budget_ratios(read_records(results_dir, profile).records, reference_budgets())
     frame = diff_frame(cells, published, ratios)
@@ -426,7 +426,7 @@ def cli_diff(args) -> int:
     from benchmark.paths import reports_dir, results_dir
 
     results = Path(args.results) if args.results else results_dir()
-    report = make_diff(results, args.profile)
+    report = make_diff(results, args.profile, skip_invalid=args.skip_invalid)
     paths = write_diff(report, reports_dir() / args.profile)
     head, _, rest = report.markdown.partition("## Summary")
     budget = head.split("\n\nPublished:", 1)[0].split("\n", 1)[1].strip()

@@ -210,12 +210,17 @@ def cost_limits_figure(
 
 
 def write_cost_limits_figure(
-    results_dir: Path, profile: str, task: str, out_dir: Path, with_published: bool = True
+    results_dir: Path,
+    profile: str,
+    task: str,
+    out_dir: Path,
+    with_published: bool = True,
+    skip_invalid: bool = False,
 ) -> list[Path]:
     from benchmark.tasks import get_task
 
     task = get_task(task).name  # the canonical short name; unknown names fail here
-    cells, _, _ = report_cells(results_dir, profile, table_limits=False)
+    cells, _, _ = report_cells(results_dir, profile, table_limits=False, skip_invalid=skip_invalid)
     fig = cost_limits_figure(
         cells, task, profile, published_cost_limits() if with_published else None
     )
@@ -421,8 +426,9 @@ def cli_figure_cost_limits(args) -> int:
 
     results = Path(args.results) if args.results else results_dir()
     out_dir = reports_dir() / args.profile
-    paths = write_cost_limits_figure(results, args.profile, args.task, out_dir)
-    table_cells, _, _ = report_cells(results, args.profile, table_limits=True)
+    skip = args.skip_invalid
+    paths = write_cost_limits_figure(results, args.profile, args.task, out_dir, skip_invalid=skip)
+    table_cells, _, _ = report_cells(results, args.profile, table_limits=True, skip_invalid=skip)
     bench = reports_dir() / "bench"
     paths += write_inference_figure(
         bench / "drcorl.json", table_cells, args.profile, out_dir, bench / "gpu.json"

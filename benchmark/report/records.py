@@ -70,6 +70,9 @@ def load_records(
         notes.append(f"{len(invalid)} invalid record file(s) skipped (--skip-invalid): {names}.")
         print(f"warning: skipping invalid run record(s): {listing}", file=sys.stderr)
     if frame.empty:
+        from benchmark.profiles import profile_path
+
+        profile_path(profile)  # an unknown profile: say so, rather than suggest running it
         found = f" ({len(invalid)} invalid file(s), listed above)" if invalid else ""
         raise ReportError(
             f"no run records in {folder}{found}; run `make table PROFILE={profile}` "
@@ -132,19 +135,14 @@ def task_order(names: Iterable[str]) -> list[str]:
 
 
 def table_cost_limits(task: str, limits_present: Iterable[float], spec: object = "drcorl"):
-    """The cost limit(s) a task is reported at in the table (the profile's `table_cost_limits`:
-    `drcorl` = the task's DRCORL threshold, `osrl` = its three OSRL ones, numbers, or a mapping
-    task -> one of those with an optional `default`)."""
+    """The cost limit(s) a task is reported at in the table, as the profile says
+    (`Profile.table_limits_for`; `spec` is a profile's `table_cost_limits` value: `drcorl`,
+    `osrl`, numbers, or a mapping task -> one of those with an optional `default`)."""
+    from benchmark.errors import ConfigError
+    from benchmark.profiles import Profile
     from benchmark.tasks import get_task
 
-    if isinstance(spec, dict):
-        spec = spec.get(task, spec.get("default", "drcorl"))
-    if isinstance(spec, int | float) and not isinstance(spec, bool):
-        return (float(spec),)
-    if isinstance(spec, list | tuple) and spec and all(isinstance(v, int | float) for v in spec):
-        return tuple(float(v) for v in spec)
-    if spec not in ("drcorl", "osrl"):
-        raise ReportError(f"bad table_cost_limits {spec!r}: use drcorl, osrl or numbers")
+    asked = Profile("report", "", "honest", "auto", (), (), (), "drcorl", table_cost_limits=spec)
     try:
         found = get_task(task)
     except UnknownTaskError:
@@ -155,9 +153,10 @@ def table_cost_limits(task: str, limits_present: Iterable[float], spec: object =
             f"task {task!r} is not in the task registry and has records at several cost limits "
             f"{present}; the table cannot tell which one to report"
         ) from None
-    if spec == "osrl":
-        return tuple(float(x) for x in found.osrl_cost_limits)
-    return (float(found.drcorl_cost_limit),)
+    try:
+        return asked.table_limits_for(found)
+    except ConfigError as error:
+        raise ReportError(f"bad table_cost_limits: {error}") from None
 
 
 def protocol_label(protocol: tuple) -> str:

@@ -640,10 +640,16 @@ def _cells_frame(
 
 
 def make_table(
-    results_dir: Path, profile: str, with_published: bool = True, reps: int = stats.DEFAULT_REPS
+    results_dir: Path,
+    profile: str,
+    with_published: bool = True,
+    reps: int = stats.DEFAULT_REPS,
+    skip_invalid: bool = False,
 ) -> TableReport:
     """Build every output of `table` in memory (no files written)."""
-    cells, notes, _ = report_cells(results_dir, profile, table_limits=True)
+    cells, notes, _ = report_cells(
+        results_dir, profile, table_limits=True, skip_invalid=skip_invalid
+    )
     if not cells:
         raise ReportError(
             f"profile {profile!r} has records, but none at a task's table cost limit; "
@@ -685,7 +691,12 @@ def cli_table(args) -> int:
     from benchmark.paths import reports_dir, results_dir
 
     results = Path(args.results) if args.results else results_dir()
-    report = make_table(results, args.profile, with_published=not args.no_published)
+    report = make_table(
+        results,
+        args.profile,
+        with_published=not args.no_published,
+        skip_invalid=args.skip_invalid,
+    )
     paths = write_table(report, reports_dir() / args.profile)
     print(report.markdown)
     for path in paths:

@@ -54,6 +54,13 @@ def test_no_records_says_to_run_the_sweep_first(tmp_path):
         load_records(tmp_path, "demo")
 
 
+def test_an_unknown_profile_is_named_not_suggested(tmp_path):
+    from benchmark.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown profile 'nosuch'; known: .*demo"):
+        load_records(tmp_path, "nosuch")
+
+
 def test_invalid_records_stop_a_report_unless_skipped(tmp_path, capsys, make_record, write_record):
     write_record(tmp_path, make_record("cpq", "ToyVelocity", 10.0, 0, 0.5, 0.5))
     folder = tmp_path / "runs" / "golden"
@@ -71,13 +78,13 @@ def test_invalid_records_stop_a_report_unless_skipped(tmp_path, capsys, make_rec
 
 
 def test_only_invalid_records_is_an_error_that_says_so(tmp_path):
-    folder = tmp_path / "runs" / "p"
+    folder = tmp_path / "runs" / "demo"
     folder.mkdir(parents=True)
     (folder / "abc.json").write_text("{not json")
     with pytest.raises(ReportError, match="1 CORRUPT"):
-        load_records(tmp_path, "p")
+        load_records(tmp_path, "demo")
     with pytest.raises(ReportError, match="1 invalid file"):
-        load_records(tmp_path, "p", skip_invalid=True)
+        load_records(tmp_path, "demo", skip_invalid=True)
 
 
 def test_record_of_another_profile_in_the_folder_is_refused(tmp_path, make_record):
