@@ -11,8 +11,7 @@ import torch
 from baselines.bear_lag import BEARLag, Config
 from benchmark.data import load_dataset
 from benchmark.errors import ConfigError
-from benchmark.interface import TrainContext
-from benchmark.interface import to_torch
+from benchmark.interface import TrainContext, to_torch
 from benchmark.tasks import get_task
 
 SMALL = {"a_hidden_sizes": [16], "c_hidden_sizes": [16], "vae_hidden_sizes": 16}

@@ -42,9 +42,8 @@ from torch.utils.data import default_collate
 from baselines.osrl_common import RecordingLogger
 from benchmark.data import load_dataset
 from benchmark.data.toy import generate_dataset
-from benchmark.interface import TrainContext
+from benchmark.interface import TrainContext, to_torch
 from benchmark.registry import load
-from benchmark.interface import to_torch
 from benchmark.tasks import get_task
 
 SEED = 7
