@@ -28,11 +28,12 @@ Deviations from the authors' code, and why:
 - The test-time switch is batched over the evaluator's envs; the authors roll out one env.
 - The authors' unused single-head `rollout(head)` (which calls `act` with a misspelled keyword)
   has no counterpart: only the switching policy exists here.
-- None in the done flag, by default: `done` = terminal OR timeout as in the authors'
-  `TransitionDataset` (`bootstrap_timeouts=True` bootstraps through time-limit truncations
-  instead).
 - The actor's cosine learning-rate schedule keeps the authors' period (1e6 steps while training
   runs 1e5), i.e. almost no decay; `actor_lr_decay_steps` exposes it.
+
+As upstream, by default, where the suite once differed (issue 13): `done` = terminal OR timeout,
+as in the OSRL `TransitionDataset` the authors train on, so no critic bootstraps through a
+time-limit truncation. `bootstrap_timeouts=True` is the labelled alternative (done = terminal).
 """
 
 from __future__ import annotations

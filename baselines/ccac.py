@@ -30,18 +30,21 @@ Deviations from the authors' code, and why:
 - The log-lambda clamp keeps the clamped value forward and passes gradients straight through,
   which is what the authors' in-place `.data.clamp_` does; we write it as a straight-through
   clamp instead of mutating `.data`.
-- None in the done flag or the multipliers' optimiser, by default: `done` = terminal OR timeout
-  as in the authors' `TransitionDataset` (`bootstrap_timeouts=True` bootstraps through
-  time-limit truncations instead), and both lambda networks share one Adam whose gradients are
-  zeroed in place between steps, as torch 1.13's `zero_grad()` did for the authors, so the idle
-  network keeps moving on its Adam moments (`lagrangian_optimizer="separate"` gives each its
-  own Adam, so only the network whose loss was computed moves).
 - The authors keep a Polyak copy of the actor that nothing reads; we drop it.
 - Randomness of the updates (actor sampling, CVAE reparameterisation, OOD latent noise) comes
   from the algorithm's own torch Generator seeded from the run seed and saved in the state, so a
   resumed run continues bit-for-bit.
 - The depth of the classifier, CVAE and lambda networks (two hidden layers of `vae_hidden_size`)
   is our reading of the authors' `net.py`; the widths are theirs.
+
+As upstream, by default, where the suite once differed (issue 13):
+- `done` = terminal OR timeout, as in the `TransitionDataset` of the authors' OSRL copy, so no
+  critic bootstraps through a time-limit truncation; `bootstrap_timeouts=True` is the labelled
+  alternative (done = terminal).
+- Both lambda networks share one Adam whose gradients are zeroed in place between steps, as
+  torch 1.13's `zero_grad()` did in the authors' runs: at every multiplier step the idle network
+  keeps moving on its Adam moments. `lagrangian_optimizer="separate"` is the labelled
+  alternative (one Adam each, so only the network whose loss was computed moves).
 """
 
 from __future__ import annotations
