@@ -128,7 +128,8 @@ def episode_discounted_sums(dataset: Dataset, values: np.ndarray, gamma: float) 
 
 class RecordingLogger(DummyLogger):
     """fsrl's no-op logger, except that it keeps the last value of every `store(...)` call so
-    `update` can return the trainer's losses. Keys lose OSRL's `loss/` prefix."""
+    `update` can return the trainer's losses. Keys follow the suite's `group/name` convention:
+    OSRL's own (`loss/actor_loss`) as they are, a `store(tab=...)` value as `tab/name`."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -136,7 +137,8 @@ class RecordingLogger(DummyLogger):
 
     def store(self, tab: str | None = None, **kwargs) -> None:
         for key, value in kwargs.items():
-            self.last[key.removeprefix("loss/")] = float(value)
+            name = key if "/" in key or not tab else f"{tab}/{key}"
+            self.last[name] = float(value)
 
     def pop(self) -> dict[str, float]:
         stats, self.last = self.last, {}

@@ -55,8 +55,8 @@ def test_actor_loss_adds_minus_q_only_from_the_start_step():
     for step in range(5):
         alpha = float(algorithm.model.log_alpha.exp())
         stats = algorithm.update("train", to_torch(source.sample(rng, 32), torch.device("cpu")))
-        without_q = alpha * (stats["mmd_loss"] - 0.05) + stats["qc_penalty"]
-        assert math.isclose(stats["actor_loss"], without_q, rel_tol=1e-4, abs_tol=1e-6) == (
+        without_q = alpha * (stats["loss/mmd_loss"] - 0.05) + stats["loss/qc_penalty"]
+        assert math.isclose(stats["loss/actor_loss"], without_q, rel_tol=1e-4, abs_tol=1e-6) == (
             step < 3
         ), step
     assert algorithm.model.n_train_steps == 5

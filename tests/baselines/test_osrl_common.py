@@ -99,7 +99,7 @@ def test_recording_logger_returns_the_last_values():
     log = RecordingLogger()
     log.store(**{"loss/actor_loss": 1.5, "loss/lagrangian": 2})
     log.store(tab="train", nll=0.25)
-    assert log.pop() == {"actor_loss": 1.5, "lagrangian": 2.0, "nll": 0.25}
+    assert log.pop() == {"loss/actor_loss": 1.5, "loss/lagrangian": 2.0, "train/nll": 0.25}
     assert log.pop() == {}
 
 
