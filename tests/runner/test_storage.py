@@ -86,3 +86,17 @@ def test_a_later_run_removes_stale_temporaries(results_dir):
     assert _temporaries(results_dir) == []
     assert "removed stale temporary .checkpoint.pt.4242.tmp" in (work / "run.log").read_text()
     assert record["timing"]["resumed_from"] is None
+
+
+def test_records_plan_and_status_get_the_umask_permissions(results_dir):
+    """Not 0600: a results folder shared by a group on a cluster stays readable."""
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    [record] = execute(_spec(), results_dir)
+    work = plan_run(_spec()).work_dir(results_dir)
+    written = [work / "plan.json", work / "status.json", work / "checkpoint.pt"]
+    written.append(results_dir / "runs" / "smoke" / f"{record['id']}.json")
+    for path in written:
+        assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path.name
