@@ -47,6 +47,7 @@ OPTIONAL_FIELDS: dict[str, type | tuple[type, ...]] = {
     "train_id": str,
     "online_env_steps": int,
     "selected": dict,
+    "algorithm_summary": dict,
 }
 """Checked when present (records written before they existed lack them)."""
 METRIC_NAMES = ("normalised_reward", "normalised_cost", "return", "cost")
@@ -85,6 +86,16 @@ def _check_metrics(metrics: dict, where: str) -> None:
             raise RecordError(f"{where}: metrics.{name}.per_episode is empty")
 
 
+def _check_algorithm_summary(summary: dict, where: str) -> None:
+    """`algorithm_summary`: what the algorithm says about its own run (e.g. DRCORL's final
+    cost estimate and branch fractions), flat names to finite numbers."""
+    for key, value in summary.items():
+        if not isinstance(key, str) or isinstance(value, bool):
+            raise RecordError(f"{where}: algorithm_summary.{key} is not a number")
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise RecordError(f"{where}: algorithm_summary.{key} is not a finite number")
+
+
 def validate_record(record: Any, where: str = "record") -> dict:
     """Raise `RecordError` naming the first problem; return the record when valid."""
     if not isinstance(record, dict):
@@ -108,6 +119,7 @@ def validate_record(record: Any, where: str = "record") -> dict:
         ):
             raise RecordError(f"{where}: field {field!r} has type {type(record[field]).__name__}")
     _check_metrics(record["metrics"], where)
+    _check_algorithm_summary(record.get("algorithm_summary", {}), where)
     if "selected" in record:
         for key in SELECTED_FIELDS:
             if key not in record["selected"]:
@@ -147,12 +159,14 @@ def build_record(
     provenance: dict,
     online_env_steps: int = 0,
     selected: dict | None = None,
+    algorithm_summary: dict[str, float] | None = None,
 ) -> dict:
     """The record of one evaluated cost limit of a finished run.
 
     `metrics` are the final iterate's on the fixed episodes; `selected` (when the algorithm
     offered a candidate) holds the candidate's own online score, its metrics on the same fixed
-    episodes and when it was offered; `provenance` the code/packages/hardware blocks."""
+    episodes and when it was offered; `provenance` the code/packages/hardware blocks;
+    `algorithm_summary` what the algorithm's optional `summary()` returned after training."""
     protocol = get_protocol(plan.protocol)
     record = {
         "schema_version": SCHEMA_VERSION,
@@ -180,6 +194,8 @@ def build_record(
     }
     if selected is not None:
         record["selected"] = selected
+    if algorithm_summary:
+        record["algorithm_summary"] = {k: float(v) for k, v in algorithm_summary.items()}
     return record
 
 

@@ -141,3 +141,30 @@ class PIDLagrangian:
     def load_state_dict(self, state: dict) -> None:
         self.integral = float(state["integral"])
         self.prev_error = float(state["prev_error"])
+
+
+def code_adam_deltas(
+    opt: torch.optim.Optimizer, params: list[torch.Tensor], g_r: torch.Tensor, g_c: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two flat parameter deltas the code's "both" step would take from `opt`'s current
+    Adam state (`safe_policy.py:126-145`): delta_r from one Adam step on g_r, then delta_c from
+    the next step on g_c, whose moments and step count the first step has already advanced.
+    Computed, not taken: for logging their cosine whichever manipulation the run uses."""
+    group = opt.param_groups[0]
+    (beta1, beta2), eps, lr = group["betas"], group["eps"], group["lr"]
+    m = torch.cat([_adam_state(opt, p, "exp_avg").reshape(-1) for p in params])
+    v = torch.cat([_adam_state(opt, p, "exp_avg_sq").reshape(-1) for p in params])
+    step = float(opt.state[params[0]]["step"]) if opt.state.get(params[0]) else 0.0
+    deltas = []
+    for g in (g_r, g_c):
+        step += 1.0
+        m = beta1 * m + (1.0 - beta1) * g
+        v = beta2 * v + (1.0 - beta2) * g * g
+        denom = (v / (1.0 - beta2**step)).sqrt() + eps
+        deltas.append(-lr / (1.0 - beta1**step) * m / denom)
+    return deltas[0], deltas[1]
+
+
+def _adam_state(opt: torch.optim.Optimizer, p: torch.Tensor, key: str) -> torch.Tensor:
+    state = opt.state.get(p)
+    return state[key].detach() if state else torch.zeros_like(p)

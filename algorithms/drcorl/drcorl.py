@@ -15,18 +15,27 @@ Stages (each `update` is one step / one iteration):
   "explore" iterations belong to this loop, not to `extract`.
 The first three stages do not depend on the cost limit and are shared across cost limits.
 
-Deviations from the code (each a Config option where the code's behaviour is kept too):
-- The switching signal is offline by default: L (1-gamma) mean_s Qbar_c(s, pi(s)) over a
-  fixed set of dataset states, / kappa (the code's unused `offline_evaluate_cost`). The code's
-  one online episode per iteration is `switching="online"`: only under a protocol that
-  allows interaction (`paper`), and then each adaptation iteration asks the runner for one
-  episode through `ctx.rollout` (the runner runs it and counts its environment steps).
-- No best-checkpoint selection: the final iterate is reported, in both switching modes (the
-  code saves the best single-episode online checkpoint, drcorl.md §3).
+Deviations from the code (each a Config option where the code's behaviour is kept too;
+profile `paper-code` sets every one of them back to the code's):
+- The switching signal is offline by default (`switching="critic"`), from one of two
+  estimates of L (1-gamma) mean_s Q_c(s, pi(s)) / kappa: `cost_signal="iql"` reads it off the
+  IQL cost critic that also guides the policy (the code's unused `offline_evaluate_cost`);
+  `cost_signal="policy_eval"` off a separate ensemble that evaluates the current policy
+  (cost_eval.py). With `holdout_fraction` > 0 a fraction of whole trajectories is held out of
+  every training batch and the estimate is read on their states. The code's one online
+  episode per iteration is `switching="online"`: only under a protocol that allows
+  interaction (`paper`), and then each adaptation iteration asks the runner for one episode
+  through `ctx.rollout` (the runner runs it and counts its environment steps).
+- No best-checkpoint selection by default: the final iterate is reported. The code's rule
+  (keep the best single-episode online checkpoint with C/(kappa+0.1) < 1, drcorl.md §3) is
+  `checkpoint_selection="online_best"`: the policy is offered to the runner as a candidate,
+  which the runner evaluates on the fixed episodes beside the final iterate.
 - "both" projects raw gradients and takes one Adam step (the poster); the code's projection
-  of two Adam parameter deltas is `manipulation="adam_delta"`.
+  of two Adam parameter deltas is `manipulation="adam_delta"`. Every "both" iteration logs
+  the cosine of both (`cos_grad`, `cos_adam_delta`).
 - Per-sample cost targets in IQL; the code's batch-mean bug is `cost_critic_batch_mean_bug`.
-- The PID Lagrangian uses the threshold the authors intended, not 0.0 (drcorl.md §4 #9).
+- The PID Lagrangian uses the threshold the authors intended (`pid_threshold="horizon"`);
+  the code's effective 0.0 is `pid_threshold="zero"` (drcorl.md §1.3 C6, §4 #9).
 - Minibatches are drawn i.i.d. by the runner (the code cycles a permutation); phase B runs
   `critic_steps` (the code trains 1M and loads the 500k checkpoint).
 """
@@ -41,12 +50,21 @@ import numpy as np
 import torch
 
 from algorithms.drcorl.adaptation import (
-    BETA_SCHEDULES,
+    OnlineBest,
     PIDLagrangian,
     beta_at,
     choose_branch,
+    code_adam_deltas,
     pid_threshold,
     project_conflicting,
+)
+from algorithms.drcorl.cost_eval import (
+    CostEnsemble,
+    combine,
+    episode_cost_estimates,
+    estimate_states,
+    holdout_split,
+    policy_eval_step,
 )
 from algorithms.drcorl.critics import Critic, iql_update, td_update
 from algorithms.drcorl.diffusion import VPSDE, BehaviorLoss, ScoreNet, sample
@@ -64,36 +82,43 @@ from benchmark.interface import (
     transition_columns,
     unknown_stage,
 )
+from benchmark.validation import (
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+)
 
 
 @dataclass
 class Config:
     # --- phase A: diffusion behaviour model -------------------------------------------------
-    behavior_steps: int = 2_000_000
+    behavior_steps: PositiveInt = 2_000_000
     """Gradient steps of the diffusion model (200 epochs x 10k, `safe_behavior.py:22,33`)."""
-    behavior_batch_size: int = 2048
+    behavior_batch_size: PositiveInt = 2048
     """Minibatch of the diffusion model (`safe_behavior.py:34`)."""
-    behavior_lr: float = 3e-4
+    behavior_lr: PositiveFloat = 3e-4
     """AdamW learning rate of the diffusion model (`Agents/SRPO.py:411-413`)."""
-    behavior_weight_decay: float = 0.01
+    behavior_weight_decay: NonNegativeFloat = 0.01
     """AdamW weight decay (PyTorch's default, which the code inherits)."""
-    sde_beta_min: float = 0.1
+    sde_beta_min: PositiveFloat = 0.1
     """VP-SDE beta(0) (`utils/utils.py:155`)."""
-    sde_beta_max: float = 20.0
+    sde_beta_max: PositiveFloat = 20.0
     """VP-SDE beta(1) (`safe_behavior.py:101`)."""
-    score_hidden: int = 256
+    score_hidden: PositiveInt = 256
     """Width of the score network's ResNet trunk (`Agents/model.py:352-402`)."""
-    score_blocks: int = 3
+    score_blocks: PositiveInt = 3
     """Number of LayerNorm-ResNet blocks (`actor_blocks=3`, `utils/utils.py:181`)."""
-    score_expansion: int = 4
+    score_expansion: PositiveInt = 4
     """Width multiplier inside each ResNet block (256 -> 1024 -> 256)."""
-    score_dropout: float = 0.1
+    score_dropout: Fraction = 0.1
     """Dropout at the start of each ResNet block (active while training phase A only)."""
-    score_fourier_dim: int = 64
+    score_fourier_dim: PositiveInt = 64
     """Number of fixed Gaussian Fourier time features (32 sin + 32 cos)."""
-    score_fourier_scale: float = 30.0
+    score_fourier_scale: PositiveFloat = 30.0
     """Standard deviation of the Fourier frequencies W."""
-    score_cond_dim: int = 128
+    score_cond_dim: PositiveInt = 128
     """Width of the time-embedding MLP 64 -> 128 -> 128."""
     behavior_speedup: Literal["eager", "compile", "bf16", "compile+bf16"] = "eager"
     """How the behaviour step runs (diffusion.BehaviorLoss): `eager` (plain PyTorch, the
@@ -102,120 +127,143 @@ class Config:
     been measured on a GPU yet (`make bench` section `gpu` times them and checks the loss curve
     against eager's seed noise; blocked: no GPU available), so none is known to be faster."""
     # --- phase B: IQL critics ---------------------------------------------------------------
-    critic_steps: int = 500_000
+    critic_steps: PositiveInt = 500_000
     """IQL steps (the code trains 1M but phase C loads the 500k checkpoint, epoch 50)."""
-    critic_batch_size: int = 256
+    critic_batch_size: PositiveInt = 256
     """IQL minibatch (`safe_critic.py:24`)."""
-    critic_pretrain_lr: float = 3e-4
+    critic_pretrain_lr: PositiveFloat = 3e-4
     """Adam lr of Q and V in phase B (no lr flags are passed there, so the 3e-4 default)."""
-    critic_hidden: int = 256
+    critic_hidden: PositiveInt = 256
     """Hidden width of the twin Q and V MLPs."""
-    critic_layers: int = 2
+    critic_layers: PositiveInt = 2
     """Hidden layers of the twin Q and V MLPs (`q_layer=2`)."""
-    expectile: float = 0.7
+    expectile: Fraction = 0.7
     """IQL expectile tau of the V loss."""
-    gamma: float = 0.99
+    gamma: Fraction = 0.99
     """Discount (hard-coded in `Agents/SRPO.py:707`)."""
-    polyak: float = 0.005
+    polyak: Fraction = 0.005
     """Polyak rate of the target twin Q after every critic step."""
     cost_critic_batch_mean_bug: bool = False
     """Reproduce the code's phase-B cost target mean_j c_j + gamma V(s'_i) (drcorl.md §1.2)."""
     # --- phase C: extraction and adaptation ------------------------------------------------
-    policy_hidden: int = 256
+    policy_hidden: PositiveInt = 256
     """Hidden width of the tanh policy MLP."""
-    policy_layers: int = 2
+    policy_layers: PositiveInt = 2
     """Hidden layers of the tanh policy MLP (`policy_layer=2`)."""
-    policy_lr: float = 3e-4
+    policy_lr: PositiveFloat = 3e-4
     """Adam lr of the policy (`--policy_lr`; tuned per task, drcorl.md §2.3)."""
-    policy_lr_cosine_steps: int = 10_000_000
+    policy_lr_cosine_steps: PositiveInt = 10_000_000
     """T_max of the policy's cosine lr decay (n_policy_epochs 1000 x 10k; ~constant lr)."""
-    policy_batch_size: int = 256
+    policy_batch_size: PositiveInt = 256
     """Policy minibatch (`--policy_batchsize`); `adapt` draws twice this: half for the critics'
     TD step, half for the policy step (the code samples one fresh minibatch for each)."""
-    q_lr: float = 3e-4
+    q_lr: PositiveFloat = 3e-4
     """Adam lr of both critics' Q in phase C (fresh optimizers; `--q_lr`, per task)."""
-    v_lr: float = 3e-4
+    v_lr: PositiveFloat = 3e-4
     """Adam lr of both critics' V in phase C (`--v_lr`, per task)."""
-    extract_steps: int = 50_000
+    extract_steps: PositiveInt = 50_000
     """Score-regularised extraction steps before adaptation (pretrain_epochs 50 x 1000)."""
-    adapt_iterations: int = 2000
+    adapt_iterations: PositiveInt = 2000
     """Adaptation iterations (`--train_epochs`, per task)."""
-    warmup_iterations: int = 500
+    warmup_iterations: NonNegativeInt = 500
     """Adaptation iterations k <= this take reward steps whatever the cost (`k <= 500`)."""
-    beta_schedule: str = "sqrt"
+    beta_schedule: Literal["sqrt", "sqrt_offset", "constant"] = "sqrt"
     """`sqrt`: beta_k = beta_coef sqrt(k) (the code); `sqrt_offset`: sqrt(0.01k+0.04);
     `constant`: beta_coef (the notebook's beta ablation)."""
-    beta_coef: float = 0.01
+    beta_coef: NonNegativeFloat = 0.01
     """Coefficient of the beta schedule (0.01 in `safe_policy.py:86`)."""
-    cost_threshold: float = 1.0
+    cost_threshold: PositiveFloat = 1.0
     """Normalised cost limit of the switching rule (`--cost_limit 1.0`)."""
-    slack_lower: float = 0.5
+    slack_lower: NonNegativeFloat = 0.5
     """h-: reward step while the normalised cost is <= cost_threshold - h- (`--slack_bound`)."""
-    slack_upper: float = 0.5
+    slack_upper: NonNegativeFloat = 0.5
     """h+: "both" step while it is <= cost_threshold + h+, cost step above."""
-    switching: str = "critic"
+    switching: Literal["critic", "online"] = "critic"
     """`critic`: offline cost estimate from Qc (default); `online`: one env episode per
     iteration as in the code (needs protocol `paper`; marks the run as interacting)."""
-    cost_estimate_states: int = 2048
+    checkpoint_selection: Literal["final", "online_best"] = "final"
+    """`final`: the final iterate only. `online_best` (needs switching=online): the code's
+    rule -- after each iteration's online episode (another one after the update at k = 0 and
+    k % 10 = 9, whose score then counts, `safe_policy.py:158-176`) offer the updated policy to
+    the runner when C/(kappa+0.1) < cost_threshold and its normalised return is the best so
+    far (from 0); the runner evaluates the last one offered beside the final iterate."""
+    cost_estimate_states: PositiveInt = 2048
     """Size of the fixed set of dataset states the critic-based cost estimate averages over."""
-    cost_estimate_from: str = "dataset"
+    cost_estimate_from: Literal["dataset", "initial"] = "dataset"
     """Where those states come from: `dataset` (any transition, as the code's unused
     `offline_evaluate_cost`) or `initial` (first states of the dataset's trajectories, so the
     estimate is the policy's cost from the start distribution, not from states the behaviour
     policies reached, e.g. inside hazards)."""
-    cost_estimate_ema: float = 0.0
+    cost_estimate_ema: Fraction = 0.0
     """EMA weight on the previous critic estimate (0 = no smoothing)."""
-    manipulation: str = "gradient"
+    cost_signal: Literal["iql", "policy_eval"] = "policy_eval"
+    """switching=critic: `iql` reads the estimate off the IQL cost critic that guides the
+    policy (expectile 0.7, one TD step per iteration: barely depends on pi, issue 12);
+    `policy_eval` off a separate cost-critic ensemble fitted to the current policy
+    (cost_eval.py: `cost_eval` stage, then `pe_steps_per_iteration` TD steps per iteration)."""
+    holdout_fraction: Fraction = 0.1
+    """switching=critic: fraction of whole trajectories held out of every training batch; the
+    estimate is read on their states (0 = use the training data, as the code would)."""
+    pe_members: PositiveInt = 2
+    """policy_eval: ensemble members (independent initialisations, shared batches)."""
+    pe_std_coef: NonNegativeFloat = 0.0
+    """policy_eval: the estimate is the members' mean + this x their std."""
+    pe_init_steps: PositiveInt = 5000
+    """policy_eval: TD steps of the `cost_eval` stage, on the extracted policy."""
+    pe_steps_per_iteration: PositiveInt = 2
+    """policy_eval: TD steps per adaptation iteration (on the current policy)."""
+    pe_batch_size: PositiveInt = 256
+    """policy_eval: minibatch of each TD step."""
+    pe_lr: PositiveFloat = 1e-3
+    """policy_eval: Adam lr of the ensemble."""
+    pe_polyak: Fraction = 0.05
+    """policy_eval: Polyak rate of each member's target (time constant 20 steps; the IQL
+    critics' 0.005 lags the policy by ~20k steps)."""
+    manipulation: Literal["gradient", "adam_delta"] = "gradient"
     """"both" step: `gradient` projects raw gradients, one Adam step (the poster);
     `adam_delta` projects two Adam parameter deltas (the code, `safe_policy.py:126-145`)."""
-    lagrangian: str = "none"
+    lagrangian: Literal["none", "fixed", "pid"] = "none"
     """Cost/"both" steps use `none`: reg + beta<g_c,a>; `fixed`: reg - beta<g_r - lambda g_c, a>
     with lambda = lagrangian_lambda; `pid`: the same with a PID-controlled lambda."""
-    lagrangian_lambda: float = 0.1
+    lagrangian_lambda: NonNegativeFloat = 0.1
     """The fixed lambda (`Agents/SRPO.py:322`)."""
-    pid_kp: float = 0.1
+    pid_kp: NonNegativeFloat = 0.1
     """PID proportional gain (`Agents/SRPO.py:38`)."""
-    pid_ki: float = 0.003
+    pid_ki: NonNegativeFloat = 0.003
     """PID integral gain."""
-    pid_kd: float = 0.001
+    pid_kd: NonNegativeFloat = 0.001
     """PID derivative gain."""
-    reward_rescale: str = "authors"
+    pid_threshold: Literal["horizon", "zero"] = "horizon"
+    """PID target for mean Qc: `horizon` = kappa (1-gamma^L)/((1-gamma) L), what the authors
+    intended (12.99 on CarRun); `zero` = the 0.0 their code ends up with (drcorl.md §1.3 C6)."""
+    reward_rescale: Literal["authors", "episodes", "none"] = "authors"
     """`authors`: r * 1000 / (max - min) of returns over segments ending at terminals or every
     1000 steps (drcorl.md §1.0); `episodes`: the same over true episodes; `none`."""
 
 
-CHOICES = {
-    "beta_schedule": BETA_SCHEDULES,
-    "switching": ("critic", "online"),
-    "manipulation": ("gradient", "adam_delta"),
-    "lagrangian": ("none", "fixed", "pid"),
-    "reward_rescale": ("authors", "episodes", "none"),
-    "cost_estimate_from": ("dataset", "initial"),
-}
 AUTHORS_RETURN_WINDOW = 1000
 """The code's hard-coded `max_episode_steps` in `return_range` (`utils/dataset.py:8-21`)."""
 AUTHORS_RETURN_SCALE = 1000.0
 ONLINE_SEED_BASE = 2_000_000
 """Reset seed of the online-switching episode of iteration k: this + 100000 seed + k, above
 the evaluation seeds (1e6 + i, benchmark.evaluate) so no evaluation episode is seen."""
+PERIODIC_SEED_OFFSET = 50_000
+"""online_best: the code's periodic evaluation episode after iteration k's update resets
+with ONLINE_SEED_BASE + 100000 seed + this + k (k < 50000)."""
 
 
 def _check_config(config: Config, ctx: TrainContext) -> None:
-    for key, allowed in CHOICES.items():
-        if getattr(config, key) not in allowed:
-            raise ConfigError(
-                f"drcorl: {key}={getattr(config, key)!r} is not one of {allowed}; "
-                f"set it with --set {key}=<{'|'.join(allowed)}>"
-            )
-    for key in ("behavior_batch_size", "critic_batch_size", "policy_batch_size"):
-        if getattr(config, key) < 1:
-            raise ConfigError(f"drcorl: {key} must be a positive integer")
     if config.switching == "online" and ctx.rollout is None:
         raise ConfigError(
             "drcorl: switching=online rolls out the policy in the simulator during training, "
             "which only a protocol that allows interaction (`paper`) provides; "
             f"this run has protocol={ctx.protocol!r}. Use switching=critic (the offline "
             "default) or run with the paper protocol."
+        )
+    if config.checkpoint_selection == "online_best" and config.switching != "online":
+        raise ConfigError(
+            "drcorl: checkpoint_selection=online_best selects on the online episodes of "
+            "switching=online; set switching=online (protocol paper) or checkpoint_selection=final"
         )
 
 
@@ -306,32 +354,56 @@ class DRCORL:
             self.opts[f"{name}_q"] = adam(critic.q.parameters(), lr=c.q_lr)
             self.opts[f"{name}_v"] = adam(critic.v.parameters(), lr=c.v_lr)
 
-        self.reward_scale = reward_scale(data, c.reward_rescale)
-        self.columns = transition_columns(data)
-        self.columns["rewards"] = (data.rewards * self.reward_scale).astype(np.float32)
+        # Held-out trajectories (offline switching only) never enter a training batch; the
+        # cost estimate is read on their states. Without them, on the training data.
+        offline = c.switching == "critic"
+        self.pe_active = offline and c.cost_signal == "policy_eval"
+        train_data, held = holdout_split(data, c.holdout_fraction if offline else 0.0, ctx.seed)
+        self.reward_scale = reward_scale(train_data, c.reward_rescale)
+        self.columns = transition_columns(train_data)
+        self.columns["rewards"] = (train_data.rewards * self.reward_scale).astype(np.float32)
         # The fixed states of the offline cost estimate: drawn from the seed alone (never from
         # the runner's batches), identical for every cost limit.
-        pool = np.arange(len(data)) if c.cost_estimate_from == "dataset" else data.episode_starts
-        picker = np.random.default_rng([int(ctx.seed), 20250])
-        rows = picker.choice(pool, size=min(c.cost_estimate_states, len(pool)), replace=False)
-        self.estimate_obs = torch.as_tensor(
-            data.observations[np.sort(rows)], dtype=torch.float32, device=self.device
+        self.estimate_obs = estimate_states(
+            held if held is not None else train_data,
+            c.cost_estimate_states,
+            c.cost_estimate_from,
+            ctx.seed,
+            self.device,
         )
+        self.pe: CostEnsemble | None = None
+        if self.pe_active:
+            self.pe = CostEnsemble(obs_dim, act_dim, c.critic_hidden, c.critic_layers, c.pe_members)
+            self.pe.to(self.device)
+            self.opts["cost_eval"] = adam(self.pe.members.parameters(), lr=c.pe_lr)
+        # Upper end of the per-step cost, for the ensemble's target clipping.
+        self.max_cost = float(train_data.costs.max()) if len(train_data) else 1.0
 
         # Cost-limit-dependent values live here, never in state_dict (artifact cache).
         self.horizon = int(ctx.task.horizon)
-        self.pid_target = pid_threshold(float(ctx.cost_limit), c.gamma, self.horizon)
+        self.pid_target = pid_threshold(
+            float(ctx.cost_limit), c.gamma, self.horizon, c.pid_threshold
+        )
+        self.selector = OnlineBest(c.cost_threshold)
         self.pid = PIDLagrangian(c.pid_kp, c.pid_ki, c.pid_kd)
         self.counters = {"policy_steps": 0, "adapt_k": 0, "reward": 0, "both": 0, "cost": 0}
         self.cost_ema: float | None = None
         self.last_online_return = 0.0
+        self.last_estimates: dict[str, float] = {}
 
-        self.stages = (
+        stages = [
             Stage("behavior", c.behavior_steps, c.behavior_batch_size, True),
             Stage("critic", c.critic_steps, c.critic_batch_size, True),
             Stage("extract", c.extract_steps, c.policy_batch_size, True),
-            Stage("adapt", c.adapt_iterations, 2 * c.policy_batch_size, False),
-        )
+        ]
+        # `adapt` draws [critic TD | policy step | pe_steps x ensemble TD] in one batch.
+        adapt_batch = 2 * c.policy_batch_size
+        if self.pe_active:
+            # Depends on the extracted policy, not on the cost limit: shared like the others.
+            stages.append(Stage("cost_eval", c.pe_init_steps, c.pe_batch_size, True))
+            adapt_batch += c.pe_steps_per_iteration * c.pe_batch_size
+        stages.append(Stage("adapt", c.adapt_iterations, adapt_batch, False))
+        self.stages = tuple(stages)
 
     # ---------------------------------------------------------------- runner interface
     def batch_source(self, stage: str) -> TransitionSource:
@@ -341,6 +413,8 @@ class DRCORL:
             "critic": ("obs", "actions", "rewards", "costs", "next_obs", "done"),
             "adapt": ("obs", "actions", "rewards", "costs", "next_obs", "done"),
         }
+        if self.pe_active:
+            keys["cost_eval"] = ("obs", "actions", "costs", "next_obs", "done")
         if stage not in keys:
             raise unknown_stage("drcorl", stage, list(keys))
         return TransitionSource({k: self.columns[k] for k in keys[stage]})
@@ -354,6 +428,8 @@ class DRCORL:
         if stage == "extract":
             loss = self._policy_step(batch["obs"], guidance_fn=None, beta=0.0)
             return {"bc_loss": loss}
+        if stage == "cost_eval" and self.pe_active:
+            return {"pe_td_loss": self._pe_step(batch)}
         if stage == "adapt":
             return self._adapt_iteration(batch)
         raise unknown_stage("drcorl", stage, self.stages)
@@ -382,6 +458,8 @@ class DRCORL:
             "counters": dict(self.counters),
             "pid": self.pid.state_dict(),
             "cost_ema": self.cost_ema,
+            "selector": self.selector.state_dict(),
+            **({"cost_eval": self.pe.state_dict()} if self.pe is not None else {}),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -395,6 +473,9 @@ class DRCORL:
         self.counters = dict(state["counters"])
         self.pid.load_state_dict(state["pid"])
         self.cost_ema = state["cost_ema"]
+        self.selector.load_state_dict(state["selector"])
+        if self.pe is not None:
+            self.pe.load_state_dict(state["cost_eval"])
 
     # ---------------------------------------------------------------- stages
     def _behavior_step(self, batch: Batch) -> dict[str, float]:
@@ -448,13 +529,35 @@ class DRCORL:
         opt.step()
         return loss.item()
 
+    def _pe_step(self, batch: Batch) -> float:
+        """One TD step of the policy-evaluation ensemble on the current policy."""
+        with torch.no_grad():
+            next_act = self.actor(batch["next_obs"])
+        c = self.config
+        opt = self.opts["cost_eval"]
+        return policy_eval_step(self.pe, opt, batch, next_act, c.gamma, c.pe_polyak, self.max_cost)
+
+    @torch.no_grad()
+    def offline_estimates(self) -> dict[str, float]:
+        """Both offline episode-cost estimates of the current policy on the estimate states:
+        `iql` (the guiding cost critic's target twins) and, when active, `policy_eval` (the
+        ensemble's combined estimate, with its members' mean and std)."""
+        obs = self.estimate_obs
+        act = self.actor(obs)
+        scale = self.horizon * (1.0 - self.config.gamma)
+        out = {"iql": scale * self.cost_critic.q_target.mean(obs, act).mean().item()}
+        if self.pe is not None:
+            members = episode_cost_estimates(self.pe(obs, act), self.horizon, self.config.gamma)
+            combined, mean, std = combine(members, self.config.pe_std_coef)
+            out.update({"policy_eval": combined, "policy_eval_mean": mean, "policy_eval_std": std})
+        return out
+
     def _cost_estimate(self, k: int) -> float:
         """The raw (episode-cost) estimate the switching rule compares with the limit."""
         if self.config.switching == "online":
             return self._online_episode_cost(k)
-        with torch.no_grad():
-            q = self.cost_critic.q_target.mean(self.estimate_obs, self.actor(self.estimate_obs))
-            raw = self.horizon * (1.0 - self.config.gamma) * q.mean().item()
+        self.last_estimates = self.offline_estimates()
+        raw = self.last_estimates[self.config.cost_signal if self.pe is not None else "iql"]
         ema = self.config.cost_estimate_ema
         if self.cost_ema is not None and ema > 0:
             raw = ema * self.cost_ema + (1.0 - ema) * raw
@@ -464,10 +567,19 @@ class DRCORL:
     def _adapt_iteration(self, batch: Batch) -> dict[str, float]:
         c = self.config
         k = self.counters["adapt_k"]
-        half = batch["obs"].shape[0] // 2
+        half = c.policy_batch_size
         critic_batch = {key: v[:half] for key, v in batch.items()}
-        obs = batch["obs"][half:]
+        obs = batch["obs"][half : 2 * half]
         beta = beta_at(k, c.beta_schedule, c.beta_coef)
+        pe_losses = []
+        if self.pe_active:
+            # The ensemble first catches up with the current policy, then is read.
+            size = c.pe_batch_size
+            for i in range(c.pe_steps_per_iteration):
+                start = 2 * half + i * size
+                pe_losses.append(
+                    self._pe_step({key: v[start : start + size] for key, v in batch.items()})
+                )
         raw_cost = self._cost_estimate(k)
         cost = self.ctx.normalise_cost(raw_cost, float(self.ctx.cost_limit))
         branch = choose_branch(
@@ -476,6 +588,9 @@ class DRCORL:
         out = {"beta": beta, "cost_estimate": cost, "cost_estimate_raw": raw_cost}
         if c.switching == "online":
             out["online_return"] = self.last_online_return
+        out.update({f"estimate_{name}": v for name, v in self.last_estimates.items()})
+        if pe_losses:
+            out["pe_td_loss"] = float(np.mean(pe_losses))
 
         with torch.no_grad():
             next_act = self.actor(critic_batch["next_obs"])
@@ -514,6 +629,51 @@ class DRCORL:
             # Running totals, so a log sampled every N steps still shows every branch taken.
             out[f"branch_{b}_total"] = float(self.counters[b])
         self.counters["adapt_k"] = k + 1
+        if c.checkpoint_selection == "online_best":
+            self._consider_candidate(k, raw_cost, out)
+        return out
+
+    def _consider_candidate(self, k: int, episode_cost: float, out: dict[str, float]) -> None:
+        """The code's checkpoint rule after iteration k's update (`safe_policy.py:158-176`):
+        the scores are those of the episode run before the update, except at k = 0 and
+        k % 10 = 9, where a periodic episode of the updated policy overwrites them."""
+        episode_return = self.last_online_return
+        if k == 0 or k % 10 == 9:
+            seed = ONLINE_SEED_BASE + 100_000 * int(self.ctx.seed) + PERIODIC_SEED_OFFSET + k
+            episode_return, episode_cost = self._online_episode(seed)
+        norm_reward = float(self.ctx.task.normalise_reward(episode_return))
+        norm_cost = self.ctx.normalise_cost(episode_cost, float(self.ctx.cost_limit))
+        if self.selector.consider(norm_reward, norm_cost):
+            self.ctx.offer_candidate(
+                {
+                    "return": float(episode_return),
+                    "cost": float(episode_cost),
+                    "normalised_reward": norm_reward,
+                    "normalised_cost": float(norm_cost),
+                    "iteration": float(k),
+                }
+            )
+        out["online_best_reward"] = self.selector.best_reward
+
+    def summary(self) -> dict[str, float]:
+        """What the record carries beside the evaluation (runner: `algorithm_summary`): the
+        final policy's offline cost estimates (episode cost, for calibration against the
+        evaluated cost) and the fraction of adaptation iterations on each branch, over all
+        of them and over those after the warm-up."""
+        out: dict[str, float] = {}
+        if self.config.switching == "critic":
+            out.update({f"final_estimate_{k}": v for k, v in self.offline_estimates().items()})
+            signal = self.config.cost_signal if self.pe is not None else "iql"
+            out["final_estimate"] = out[f"final_estimate_{signal}"]
+        total = max(self.counters["adapt_k"], 1)
+        after = max(self.counters["adapt_k"] - self.config.warmup_iterations - 1, 0)
+        warm = min(self.counters["adapt_k"], self.config.warmup_iterations + 1)
+        for b in ("reward", "both", "cost"):
+            out[f"branch_{b}"] = self.counters[b] / total
+            # every warm-up iteration (k <= warmup) is a reward step
+            n_after = self.counters[b] - (warm if b == "reward" else 0)
+            out[f"branch_{b}_after_warmup"] = n_after / after if after else 0.0
+        out["adapt_iterations"] = float(self.counters["adapt_k"])
         return out
 
     def _cost_guidance_fn(self, obs: torch.Tensor, out: dict[str, float]):
@@ -543,13 +703,19 @@ class DRCORL:
             # Adam's moments, step count and the lr schedule advance twice.
             start = [p.detach().clone() for p in params]
             loss_r = self._policy_step(obs, reward_guidance, beta)
+            grad_r = _flat([p.grad for p in params])  # the raw gradient, kept after the step
             delta_r = _flat([p.detach() - s for p, s in zip(params, start)])
             _assign(params, start)
             loss_c = self._policy_step(obs, cost_guidance, beta)
+            grad_c = _flat([p.grad for p in params])
             delta_c = _flat([p.detach() - s for p, s in zip(params, start)])
             combined = project_conflicting(delta_r, delta_c)
             _assign(params, _unflat(_flat(start) + combined, params))
-            return {"policy_loss": 0.5 * (loss_r + loss_c), "direction_cos": _cos(delta_r, delta_c)}
+            return {
+                "policy_loss": 0.5 * (loss_r + loss_c),
+                "cos_grad": _cos(grad_r, grad_c),
+                "cos_adam_delta": _cos(delta_r, delta_c),
+            }
         actions = self.actor(obs)
         loss_r = surrogate_loss(
             actions, obs, self.score, self.sde, self.gen, reward_guidance(actions), beta
@@ -560,13 +726,16 @@ class DRCORL:
         grad_r = _flat(torch.autograd.grad(loss_r, params, retain_graph=True))
         grad_c = _flat(torch.autograd.grad(loss_c, params))
         combined = project_conflicting(grad_r, grad_c)
+        # What the code's two Adam steps would have combined, from the same Adam state.
+        delta_r, delta_c = code_adam_deltas(opt, params, grad_r, grad_c)
         for p, g in zip(params, _unflat(combined, params)):
             p.grad = g
         self._set_policy_lr()
         opt.step()
         return {
             "policy_loss": 0.5 * (loss_r.item() + loss_c.item()),
-            "direction_cos": _cos(grad_r, grad_c),
+            "cos_grad": _cos(grad_r, grad_c),
+            "cos_adam_delta": _cos(delta_r, delta_c),
         }
 
     def _online_episode_cost(self, k: int) -> float:
@@ -575,9 +744,13 @@ class DRCORL:
         runner through `ctx.rollout` (only under a protocol that allows it, checked at
         construction)."""
         seed = ONLINE_SEED_BASE + 100_000 * int(self.ctx.seed) + k
+        self.last_online_return, cost = self._online_episode(seed)
+        return cost
+
+    def _online_episode(self, seed: int) -> tuple[float, float]:
+        """(return, cost) of one runner-run episode of the current policy."""
         episode = self.ctx.rollout(torch_actor(self.actor, self.device), [seed])
-        self.last_online_return = float(episode.returns[0])
-        return float(episode.costs[0])
+        return float(episode.returns[0]), float(episode.costs[0])
 
 
 def _flat(tensors) -> torch.Tensor:

@@ -181,6 +181,9 @@ def _evaluate_all(
     finally:
         env.close()
     blocks = provenance(device)
+    # An algorithm may say something about its own run (DRCORL: final cost estimate, branches).
+    summary_fn = getattr(trainer.algorithm, "summary", None)
+    summary = summary_fn() if callable(summary_fn) else None
     records = []
     for cost_limit, metrics, eval_seconds in evaluated:
         timing = {
@@ -201,6 +204,7 @@ def _evaluate_all(
             blocks,
             online_env_steps=trainer.online_env_steps,
             selected=chosen,
+            algorithm_summary=summary,
         )
         records.append(record)
     for record in records:  # all evaluated first: a record on disk means a finished run

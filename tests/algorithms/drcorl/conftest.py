@@ -28,6 +28,8 @@ SMALL = {
     "adapt_iterations": 6,
     "warmup_iterations": 1,
     "cost_estimate_states": 64,
+    "pe_init_steps": 3,
+    "pe_batch_size": 32,
 }
 
 
@@ -56,6 +58,7 @@ def build(
     cost_limit: float = 10.0,
     protocol="honest",
     rollout=None,
+    offer_candidate=None,
     **config,
 ) -> DRCORL:
     torch.manual_seed(seed)
@@ -68,6 +71,7 @@ def build(
         protocol=protocol,
         normalise_cost=lambda c, k: float(get_protocol(protocol).normalise_cost(c, k, "drcorl")),
         rollout=rollout,
+        **({"offer_candidate": offer_candidate} if offer_candidate is not None else {}),
     )
     return DRCORL(Config(**{**SMALL, **config}), ctx)
 

@@ -18,7 +18,9 @@ import torch.nn.functional as F
 from algorithms.drcorl.adaptation import OnlineBest, pid_threshold, project_conflicting
 from algorithms.drcorl.critics import Critic, iql_update
 from algorithms.drcorl.extraction import q_guidance, surrogate_loss
+from benchmark.errors import ConfigError
 from benchmark.evaluate import EpisodeResults
+from benchmark.tasks import get_task
 
 from .conftest import build, train
 
@@ -153,3 +155,69 @@ def _scripted_rollout(episodes: list[tuple[float, float]], log: list):
         return EpisodeResults(np.array([ret]), np.array([cost]), np.array([100]))
 
     return rollout
+
+
+def test_pid_threshold_zero_drives_lambda_from_the_whole_mean_qc(toy_velocity):
+    """With the code's threshold 0 the PID error is mean Qc itself; with `horizon` it is
+    mean Qc - kappa (1-gamma^L)/((1-gamma) L)."""
+    lambdas = {}
+    for mode in ("zero", "horizon"):
+        algo = build(toy_velocity, lagrangian="pid", pid_threshold=mode)
+        train(algo, stages=("behavior", "critic", "extract"))
+        obs = torch.as_tensor(toy_velocity.observations[:32])
+        with torch.no_grad():
+            mean_qc = algo.cost_critic.q_target.mean(obs, algo.actor(obs)).mean().item()
+        out = {}
+        algo._cost_guidance_fn(obs, out)(algo.actor(obs).detach())
+        target = 0.0 if mode == "zero" else pid_threshold(10.0, algo.config.gamma, 100)
+        assert algo.pid_target == target
+        error = mean_qc - target
+        kp, ki, kd = 0.1, 0.003, 0.001  # the code's gains; first call: I = D = relu(e)
+        expected = max(0.0, kp * max(0.0, error) + ki * max(0.0, error) + kd * max(0.0, error))
+        assert np.isclose(out["lambda"], expected, rtol=1e-5)
+        lambdas[mode] = out["lambda"]
+    assert lambdas["zero"] > lambdas["horizon"]
+
+
+def test_online_best_offers_what_the_codes_rule_keeps(toy_velocity):
+    """A scripted sequence of online episodes through DRCORL: each iteration's switching
+    episode, plus the periodic episode after the update at k = 0 and k % 10 = 9, whose scores
+    then decide; the offered policies are exactly those the code would save."""
+    task = get_task("ToyVelocity")
+    lo, hi = task.reward_min, task.reward_max
+
+    def ret(norm):
+        return lo + norm * (hi - lo)
+
+    # (return, cost) per call, in call order; kappa 10 under `paper`: C/(10.1) < 1 iff C <= 10.
+    script = [
+        (ret(0.2), 3.0),  # k=0 switching episode
+        (ret(0.3), 2.0),  # k=0 periodic episode (decides): offered, best 0.3
+        (ret(0.5), 11.0),  # k=1: unsafe (11/10.1 > 1)
+        (ret(0.4), 10.0),  # k=2: kept (10/10.1 < 1)
+        (ret(0.35), 0.0),  # k=3: worse
+        (ret(-0.1), 0.0),  # k=4
+        (ret(0.9), 0.0),  # k=5: kept
+    ]
+    calls: list = []
+    offered: list[dict] = []
+    algo = build(
+        toy_velocity,
+        switching="online",
+        protocol="paper",
+        rollout=_scripted_rollout(script, calls),
+        offer_candidate=offered.append,
+        checkpoint_selection="online_best",
+        adapt_iterations=6,
+    )
+    train(algo)
+    assert len(calls) == 7, "6 switching episodes + the periodic one after k = 0"
+    assert [o["iteration"] for o in offered] == [0.0, 2.0, 5.0]
+    assert [round(o["normalised_reward"], 6) for o in offered] == [0.3, 0.4, 0.9]
+    assert all(o["normalised_cost"] < 1.0 for o in offered)
+    assert np.isclose(offered[1]["normalised_cost"], 10.0 / 10.1)
+
+
+def test_online_best_needs_online_switching(toy_velocity):
+    with pytest.raises(ConfigError, match="online_best"):
+        build(toy_velocity, checkpoint_selection="online_best")
