@@ -236,23 +236,32 @@ def diff_frame(
         limits.setdefault((c.task, c.algorithm), []).append(c.cost_limit)
     rows = []
     for table, frame in published.items():
-        for _, prow in frame.iterrows():
-            limit = float(prow["cost_limit"])
-            cell = next(
-                (
-                    by_key[k]
-                    for k in by_key
-                    if k[:2] == (prow["task"], prow["algorithm"]) and math.isclose(k[2], limit)
-                ),
-                None,
-            )
-            others = sorted(
-                x
-                for x in limits.get((prow["task"], prow["algorithm"]), [])
-                if not math.isclose(x, limit)
-            )
-            ratio = ratios.get((cell.task, cell.algorithm, cell.cost_limit)) if cell else None
-            rows.append(_diff_row(table, prow, cell, others, ratio))
+        for _, published_row in frame.iterrows():
+            stated = float(published_row["cost_limit"])
+            # a value whose limit is not known (CarRun's baselines) is compared at each candidate
+            alternatives = tuple(published_row.get("other_cost_limits", ()) or ())
+            for limit in (stated, *alternatives):
+                prow = published_row.copy()
+                prow["cost_limit"] = limit
+                cell = next(
+                    (
+                        by_key[k]
+                        for k in by_key
+                        if k[:2] == (prow["task"], prow["algorithm"]) and math.isclose(k[2], limit)
+                    ),
+                    None,
+                )
+                others = sorted(
+                    x
+                    for x in limits.get((prow["task"], prow["algorithm"]), [])
+                    if not math.isclose(x, limit)
+                )
+                ratio = ratios.get((cell.task, cell.algorithm, cell.cost_limit)) if cell else None
+                row = _diff_row(table, prow, cell, others, ratio)
+                if cell is not None and not math.isclose(limit, stated):
+                    note = f"published value listed at κ={stated:g} (assumed); compared here too"
+                    row["note"] = "; ".join(n for n in (row.get("note"), note) if n)
+                rows.append(row)
     frame = pd.DataFrame(rows)
     return frame.reindex(columns=list(DIFF_COLUMNS))
 

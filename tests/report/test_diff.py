@@ -25,7 +25,7 @@ def _row(
 def test_every_published_cell_is_listed_compared_or_missing(golden_results):
     frame = make_diff(golden_results, "golden").frame
     table = frame[frame.table == "table"]
-    assert len(table) == 99 and (table.status == "compared").sum() == 6
+    assert len(table) == 107 and (table.status == "compared").sum() == 6
     assert len(frame[frame.table == "cost-limit ablation"]) == 12
     assert _row(frame, "CarGoal2", "drcorl").status == "missing"
 
@@ -60,7 +60,7 @@ def test_doubtful_cells_are_marked(golden_results):
 
 def test_missing_cells_and_other_limits_are_listed(golden_results):
     md = make_diff(golden_results, "golden").markdown
-    assert "- CarRun (κ = 30): BC-Safe, BEAR-Lag" in md
+    assert "- CarRun (κ = 10, 30): BC-Safe (κ 10, 30), BEAR-Lag (κ 10, 30)," in md
     assert "CPQ (κ 30) [records only at cost limit(s) 10, 20]" in md
 
 
@@ -78,7 +78,7 @@ def test_cli_writes_md_and_csv_and_fail_on_flip_exits_1(golden_results, reports,
     assert main([*args, "--fail-on-flip"]) == 1
     assert "3 safety verdict(s) flip" in capsys.readouterr().out
     csv = pd.read_csv(reports / "golden" / "diff.csv")
-    assert len(csv) == 111 and csv.verdict_flip.sum() == 3
+    assert len(csv) == 119 and csv.verdict_flip.sum() == 3
     assert (reports / "golden" / "diff.md").read_text().startswith("# Profile golden")
 
 
@@ -86,3 +86,19 @@ def test_fail_on_flip_passes_without_flips(tmp_path, reports, make_record, write
     for seed in range(2):  # published DRCORL CarGoal1 is safe; ours too
         write_record(tmp_path, make_record("drcorl", "CarGoal1", 10.0, seed, 0.8, 0.2))
     assert main(["diff", "--profile", "golden", "--results", str(tmp_path), "--fail-on-flip"]) == 0
+
+
+def test_carrun_baselines_are_compared_at_both_candidate_limits(
+    tmp_path, make_record, write_record
+):
+    """The poster's CarRun baseline threshold is assumed (30): a record at 10 is compared too."""
+    for seed in range(2):
+        write_record(tmp_path, make_record("bc_safe", "CarRun", 10.0, seed, 0.9, 0.4))
+    frame = make_diff(tmp_path, "golden").frame
+    rows = frame[(frame.task == "CarRun") & (frame.algorithm == "bc_safe")]
+    assert sorted(rows.cost_limit) == [10.0, 30.0]
+    at_10 = rows[rows.cost_limit == 10.0].iloc[0]
+    assert at_10.status == "compared" and at_10.doubtful
+    assert at_10.published_reward == pytest.approx(0.97)
+    assert "listed at κ=30 (assumed)" in at_10.note
+    assert rows[rows.cost_limit == 30.0].iloc[0].status == "missing"
