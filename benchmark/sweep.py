@@ -75,15 +75,46 @@ class SweepJob:
     A failing run does not stop the others; the job fails at the end if any run failed.
     On preemption or timeout submitit calls `checkpoint`, and the requeued job resumes every
     run from its on-disk checkpoint.
+
+    With `claims` (local sweeps), every worker gets every group of runs and takes the next
+    group nobody has claimed yet (an exclusive file create in that folder): the workers stay
+    busy until the queue is empty, however uneven the runs' lengths, instead of one worker
+    finishing a fixed share early while the other still has minutes of work.
     """
 
-    def __init__(self, specs: list[RunSpec], results: str):
-        self.specs = specs
+    def __init__(self, specs: list[RunSpec] | list[list[RunSpec]], results: str, claims=None):
+        self.groups = [g if isinstance(g, list) else [g] for g in specs]
         self.results = results
+        self.claims = claims
+
+    @property
+    def specs(self) -> list[RunSpec]:
+        return [spec for group in self.groups for spec in group]
+
+    def _claim(self, index: int) -> bool:
+        if self.claims is None:
+            return True
+        folder = Path(self.claims)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            os.close(os.open(folder / f"{index}.claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
 
     def __call__(self) -> list[str]:
         failures, done = [], []
-        for spec in self.specs:
+        for index, group in enumerate(self.groups):
+            if not self._claim(index):
+                continue
+            failures += self._run_group(group, done)
+        if failures:
+            raise RuntimeError(f"{len(failures)} run(s) failed: " + "; ".join(failures))
+        return done
+
+    def _run_group(self, group: list[RunSpec], done: list[str]) -> list[str]:
+        failures = []
+        for spec in group:
             try:
                 records = execute(spec, Path(self.results))
                 done.extend(r["id"] for r in records)
@@ -92,9 +123,7 @@ class SweepJob:
                     raise
                 # the rest go on; the run's status.json holds the details
                 failures.append(f"{spec.algorithm}/{spec.task}/seed{spec.seed}: {error}")
-        if failures:
-            raise RuntimeError(f"{len(failures)} run(s) failed: " + "; ".join(failures))
-        return done
+        return failures
 
     def checkpoint(self, *args: Any, **kwargs: Any):
         import submitit
@@ -156,21 +185,21 @@ def submit_local(plans: list[RunPlan], results: Path, folder: Path, max_parallel
 
     executor = submitit.AutoExecutor(folder=folder / "%j", cluster="local")
     executor.update_parameters(timeout_min=LOCAL_TIMEOUT_MIN)
-    packs = pack_runs(plans, max_parallel)
-    jobs = [executor.submit(SweepJob([p.spec for p in pack], str(results))) for pack in packs]
-    return jobs, packs
+    groups = group_runs(plans)
+    workers = max(1, min(max_parallel, len(groups)))
+    claims = str(folder / f"claims-{time.time_ns()}")
+    specs = [[p.spec for p in group] for group in groups]
+    jobs = [executor.submit(SweepJob(specs, str(results), claims)) for _ in range(workers)]
+    return jobs, [plans] * workers
 
 
-def pack_runs(plans: list[RunPlan], workers: int) -> list[list[RunPlan]]:
-    """Split runs over `workers` sequential packs. Runs of one (algorithm, task, seed) stay in
-    one pack, in order, so the first trains the stages they share and the others reuse them."""
+def group_runs(plans: list[RunPlan]) -> list[list[RunPlan]]:
+    """Runs of one (algorithm, task, seed) in one group, in order, so the first trains the
+    stages they share and the others reuse them; groups in the profile's order."""
     groups: dict[tuple, list[RunPlan]] = {}
     for plan in plans:
         groups.setdefault((plan.entry.name, plan.task.name, plan.spec.seed), []).append(plan)
-    packs: list[list[RunPlan]] = [[] for _ in range(max(1, min(workers, len(groups))))]
-    for group in sorted(groups.values(), key=len, reverse=True):
-        min(packs, key=len).extend(group)
-    return [pack for pack in packs if pack]
+    return list(groups.values())
 
 
 def submit_slurm(plans: list[RunPlan], results: Path, folder: Path, options: SlurmOptions):
@@ -209,7 +238,7 @@ def _record_submission(folder: Path, executor: str, jobs: list, plans_per_job: l
 class RunStatus:
     plan: RunPlan
     state: str
-    """done, running, failed, queued or missing."""
+    """done, corrupt, running, failed, queued or missing."""
     detail: str = ""
     log: str = ""
 
@@ -265,9 +294,27 @@ def _process_gone(status: dict) -> bool:
     return False
 
 
+def _corrupt_record(plan: RunPlan, results: Path) -> tuple[str, str] | None:
+    """(path, reason) of a record file of `plan` that exists but cannot be read or validated."""
+    from benchmark.errors import RecordError
+    from benchmark.results import validate_record
+
+    for path in plan.record_paths(results):
+        if not path.exists():
+            continue
+        try:
+            validate_record(json.loads(path.read_text()), where=str(path))
+        except (OSError, ValueError, RecordError) as error:
+            return str(path), " ".join(str(error).split())[:200] or type(error).__name__
+    return None
+
+
 def run_status(plan: RunPlan, results: Path, submissions: dict[str, dict]) -> RunStatus:
     if plan.is_done(results):
         return RunStatus(plan, "done")
+    corrupt = _corrupt_record(plan, results)
+    if corrupt is not None:
+        return RunStatus(plan, "corrupt", corrupt[1], corrupt[0])
     work = plan.work_dir(results)
     entry = submissions.get(plan.train_id)
     job_log = entry["stderr"] if entry else ""
@@ -300,13 +347,18 @@ def profile_status(profile: Profile, results: Path, overrides: dict | None = Non
 
 
 def _print_status(statuses: list[RunStatus]) -> dict[str, int]:
-    counts = {s: 0 for s in ("done", "running", "queued", "failed", "missing")}
+    counts = {s: 0 for s in ("done", "running", "queued", "failed", "corrupt", "missing")}
     for status in statuses:
         counts[status.state] += 1
     print("  ".join(f"{k}: {v}" for k, v in counts.items()) + f"  (of {len(statuses)} runs)")
     for status in statuses:
         if status.state == "failed":
             print(f"  FAILED {status.plan.label()}: {status.detail}\n    log: {status.log}")
+        if status.state == "corrupt":
+            print(
+                f"  CORRUPT {status.plan.label()}: {status.detail}\n    record: {status.log} "
+                "(delete it and run the sweep again)"
+            )
     return counts
 
 
@@ -317,11 +369,21 @@ def cli_status(args) -> int:
     results = Path(args.results) if args.results else default_results_dir()
     profile = load_profile(args.profile)
     counts = _print_status(profile_status(profile, results))
-    return 1 if counts["failed"] else 0
+    return 1 if counts["failed"] or counts["corrupt"] else 0
+
+
+def _budget_text(config: dict) -> str:
+    keys = [k for k in config if k.endswith(("steps", "_iterations")) and "warmup" not in k]
+    return ", ".join(f"{k}={config[k]:,}" for k in keys if isinstance(config[k], int))
 
 
 def _describe(plans: list[RunPlan], todo: list[RunPlan]) -> None:
     print(f"{len(plans)} runs in the profile, {len(plans) - len(todo)} done, {len(todo)} to run")
+    budgets: dict[str, set[str]] = {}
+    for plan in plans:
+        budgets.setdefault(plan.entry.name, set()).add(_budget_text(plan.config))
+    for name, texts in budgets.items():
+        print(f"  budget {name}: {' | '.join(sorted(texts))}")
     for plan in todo:
         print(f"  {plan.train_id}  {plan.label()}")
 
@@ -356,19 +418,16 @@ def cli_sweep(args) -> int:
     if not args.wait:
         print(f"follow with: python -m benchmark status --profile {args.profile}")
         return 0
-    return _wait(jobs, profile, results)
+    return _wait(jobs, profile, results, todo, skipped=len(plans) - len(todo))
 
 
-def _wait(jobs: list, profile: Profile, results: Path) -> int:
-    from tqdm.auto import tqdm
+def _wait(jobs: list, profile: Profile, results: Path, todo: list[RunPlan], skipped: int) -> int:
+    from benchmark.progress import SweepProgress, wait_with_progress
 
-    failed = 0
-    for job in tqdm(jobs, desc="jobs", unit="job"):
-        try:
-            job.result()
-        except Exception as error:  # reported below with its log path
-            failed += 1
-            print(f"job {job.job_id} failed: {str(error).splitlines()[-1][:300]}")
+    errors = wait_with_progress(jobs, SweepProgress(todo, results), skipped)
+    for job, error in errors:  # reported below with each failed run's log path
+        print(f"job {job.job_id} failed: {str(error).splitlines()[-1][:300]}")
+    failed = len(errors)
     counts = _print_status(profile_status(profile, results))
     if failed or counts["failed"]:
         raise BenchmarkError(f"{counts['failed']} run(s) failed; see the logs listed above")

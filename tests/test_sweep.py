@@ -122,7 +122,8 @@ def test_failed_run_is_reported_with_its_log_and_the_rest_go_on(tmp_path):
     profile = write_profile(
         tmp_path,
         "fail",
-        "algorithms: [bc_safe, coptidice]\nalgorithm_config:\n  bc_safe: {actor_lr: -1.0}\n",
+        # a valid config that fails when the run builds: online switching under `honest`
+        "algorithms: [coptidice, drcorl]\nalgorithm_config:\n  drcorl: {switching: online}\n",
     )
     results = tmp_path / "results"
     first = sweep(profile, results, "--wait", "--max-parallel", "1")
@@ -255,16 +256,19 @@ def test_slurm_options_merge_profile_and_command_line():
     assert params["slurm_additional_parameters"] == {"qos": "high", "constraint": "a100"}
 
 
-def test_runs_sharing_stages_are_packed_together(tmp_path):
-    from benchmark.sweep import expand, pack_runs
+def test_runs_sharing_stages_are_grouped_and_workers_claim_groups(tmp_path):
+    from benchmark.sweep import SweepJob, expand, group_runs
 
     profile = write_profile(
         tmp_path, "pack", "algorithms: [bc_safe]\nseeds: [0, 1, 2]\ncost_limits: [10, 20]\n"
     )
     plans = expand(load_profile(profile), {}, {})
-    packs = pack_runs(plans, 2)
-    assert sorted(len(p) for p in packs) == [2, 4] and sum(map(len, packs)) == 6
-    for pack in packs:
-        seeds = [p.spec.seed for p in pack]
-        assert seeds == sorted(seeds), "a seed's runs are contiguous"
-    assert len(pack_runs(plans, 16)) == 3
+    groups = group_runs(plans)
+    assert [len(g) for g in groups] == [2, 2, 2]
+    assert all(len({p.spec.seed for p in g}) == 1 for g in groups), "a seed's runs together"
+    specs = [[p.spec for p in g] for g in groups]
+    first = SweepJob(specs, str(tmp_path / "r"), claims=str(tmp_path / "claims"))
+    second = SweepJob(specs, str(tmp_path / "r"), claims=str(tmp_path / "claims"))
+    taken = [i for i in range(3) if (first if i % 2 == 0 else second)._claim(i)]
+    assert taken == [0, 1, 2]
+    assert not first._claim(1) and not second._claim(0), "a claimed group is nobody else's"
