@@ -1,9 +1,10 @@
-"""Seeded, vectorised evaluation with DSRL's normalisation.
+"""Seeded, vectorised episodes: the fixed evaluation of every run, and the training-time
+rollouts the runner provides (`TrainContext.rollout`) under protocols that allow them.
 
 Every algorithm is evaluated on the same fixed episode seeds of a task, disjoint from training
 seeds. Episodes run in waves of `num_envs`; the policy sees `reset(obs, mask)` at the start of a
 wave (mask = envs that hold a real episode) and `observe(reward, cost, done)` after each step, so
-cost-conditioned policies can track their remaining budget per episode.
+cost-conditioned policies can track their remaining budget per episode. No torch here.
 """
 
 from __future__ import annotations

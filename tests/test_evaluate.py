@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from benchmark.envs import make_vector_env
+from benchmark.errors import ConfigError
 from benchmark.evaluate import (
     EVAL_SEED_BASE,
     TrainingRollouts,
@@ -36,7 +37,7 @@ def test_protocols_are_named_and_say_whether_training_may_interact():
     assert set(PROTOCOLS) == {"honest", "paper"}
     assert not PROTOCOLS["honest"].online_allowed and PROTOCOLS["honest"].selection == "final"
     assert PROTOCOLS["paper"].online_allowed
-    with pytest.raises(Exception, match="unknown protocol"):
+    with pytest.raises(ConfigError, match="unknown protocol"):
         get_protocol("nosuch")
 
 
