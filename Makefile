@@ -14,7 +14,7 @@ export DSRL_SUPPRESS_IMPORT_ERROR = 1
 export WANDB_MODE ?= disabled
 
 .PHONY: install test test-deps test-fast test-slurm slurm-up slurm-down lint format table \
-        figure-cost-limits diff bench sweep status data data-all clean help
+        figure-cost-limits curves diff bench sweep status data data-all sim-smoke clean help
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -89,6 +89,13 @@ table: install ## run (or reuse) the $(PROFILE) sweep, then write reports/$(PROF
 
 figure-cost-limits: install ## reward/cost bars per cost limit for $(TASK) from $(PROFILE)'s records
 	$(PY) -m benchmark figure-cost-limits --profile $(PROFILE) --task $(TASK)
+
+curves: install ## learning curves from $(PROFILE)'s training logs -> reports/$(PROFILE)/curves/ [TASK=...]
+	$(PY) -m benchmark curves --profile $(PROFILE) $(if $(filter command line,$(origin TASK)),--task $(TASK))
+
+sim-smoke: install ## every algorithm x the 11 simulators: a few steps on random data, one episode
+	@dir=$$(mktemp -d -t sim-smoke.XXXXXX) && echo "sim-smoke results: $$dir" && \
+	  $(PY) -m benchmark sweep --profile sim-smoke --executor local --wait --results $$dir
 
 diff: install ## our cells vs the published table -> reports/$(PROFILE)/diff.{md,csv}
 	$(PY) -m benchmark diff --profile $(PROFILE)

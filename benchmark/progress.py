@@ -78,7 +78,10 @@ class SweepProgress:
                 continue
             status = _status(plan.work_dir(self.results))
             if status.get("state") == "running":
-                where = f" [{status['stage']} {status.get('step', 0)}]" if "stage" in status else ""
+                stage = status.get("stage")
+                where = f" [{stage} {status.get('step', 0)}]" if stage else ""
+                if stage == "done":  # every stage trained: the run is being evaluated
+                    where = " [evaluating]"
                 out.append(f"{plan.label()}{where}")
         return out
 

@@ -104,19 +104,20 @@ class SweepJob:
 
     def __call__(self) -> list[str]:
         failures, done = [], []
+        datasets: dict = {}  # one load per dataset for all the runs of this job
         for index, group in enumerate(self.groups):
             if not self._claim(index):
                 continue
-            failures += self._run_group(group, done)
+            failures += self._run_group(group, done, datasets)
         if failures:
             raise RuntimeError(f"{len(failures)} run(s) failed: " + "; ".join(failures))
         return done
 
-    def _run_group(self, group: list[RunSpec], done: list[str]) -> list[str]:
+    def _run_group(self, group: list[RunSpec], done: list[str], datasets: dict) -> list[str]:
         failures = []
         for spec in group:
             try:
-                records = execute(spec, Path(self.results))
+                records = execute(spec, Path(self.results), dataset_cache=datasets)
                 done.extend(r["id"] for r in records)
             except Exception as error:
                 if _is_requeue(error):  # submitit is requeueing this job: let it
@@ -373,7 +374,10 @@ def cli_status(args) -> int:
 
 
 def _budget_text(config: dict) -> str:
-    keys = [k for k in config if k.endswith(("steps", "_iterations")) and "warmup" not in k]
+    skip = ("warmup", "decay", "cosine")  # schedule lengths, not training budgets
+    keys = [
+        k for k in config if k.endswith(("steps", "_iterations")) and not any(w in k for w in skip)
+    ]
     return ", ".join(f"{k}={config[k]:,}" for k in keys if isinstance(config[k], int))
 
 
