@@ -272,3 +272,20 @@ def test_runs_sharing_stages_are_grouped_and_workers_claim_groups(tmp_path):
     taken = [i for i in range(3) if (first if i % 2 == 0 else second)._claim(i)]
     assert taken == [0, 1, 2]
     assert not first._claim(1) and not second._claim(0), "a claimed group is nobody else's"
+
+
+def test_slurm_options_are_declared_once():
+    """Profile keys, sweep flags and the options dataclass are one list."""
+    import dataclasses
+
+    from benchmark.cli import build_parser
+    from benchmark.profiles import SLURM_KEYS
+    from benchmark.slurm_options import SlurmOptions
+
+    names = {f.name for f in dataclasses.fields(SlurmOptions)}
+    assert names == SLURM_KEYS
+    sweep = build_parser()._subparsers._group_actions[0].choices["sweep"]
+    destinations = {action.dest for action in sweep._actions}
+    assert names <= destinations
+    args = sweep.parse_args(["--profile", "smoke", "--time", "5", "--sbatch", "qos=low"])
+    assert args.time_min == 5 and args.sbatch_extra == ["qos=low"] and args.partition is None
