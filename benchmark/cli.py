@@ -22,6 +22,14 @@ def _add_common_run_args(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a config value (highest precedence); repeatable",
     )
+    p.add_argument(
+        "--log",
+        action="append",
+        default=[],
+        choices=("tensorboard", "wandb"),
+        help="also log training metrics live to TensorBoard (<work>/tensorboard) or W&B; "
+        "repeatable; off by default (the CSV log is always written)",
+    )
     p.add_argument("--results", default=None, help="results folder (default: results/)")
 
 

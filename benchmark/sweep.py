@@ -38,7 +38,9 @@ SNAPSHOT_PACKAGES = ("benchmark", "algorithms", "baselines")
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # local runs are never killed for time
 
 
-def expand(profile: Profile, overrides: dict[str, Any], dataset_cache: dict) -> list[RunPlan]:
+def expand(
+    profile: Profile, overrides: dict[str, Any], dataset_cache: dict, log: tuple[str, ...] = ()
+) -> list[RunPlan]:
     """Every run of the profile: algorithms x tasks x seeds x cost limits (one run per
     (task, seed) for cost-conditioned algorithms)."""
     from benchmark.registry import load
@@ -58,6 +60,7 @@ def expand(profile: Profile, overrides: dict[str, Any], dataset_cache: dict) -> 
                         cost_limit=limit,
                         profile=profile.ref,
                         overrides=overrides,
+                        log=log,
                     )
                     plans.append(plan_run(spec, dataset_cache))
     return plans
@@ -396,7 +399,7 @@ def cli_sweep(args) -> int:
     results = (Path(args.results) if args.results else default_results_dir()).resolve()
     profile = load_profile(args.profile)
     overrides = parse_overrides(args.overrides)
-    plans = expand(profile, overrides, {})
+    plans = expand(profile, overrides, {}, tuple(args.log))
     todo = [p for p in plans if not p.is_done(results)]
     _describe(plans, todo)
     folder = submitit_folder(results, profile.name)

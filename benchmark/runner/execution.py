@@ -228,6 +228,7 @@ def cli_run(args) -> int:
         data=None if args.data == "auto" else args.data,
         data_path=args.data_path,
         device=args.device,
+        log=tuple(args.log),
     )
     results = Path(args.results) if args.results else default_results_dir()
     for r in execute(spec, results, show_progress=True):

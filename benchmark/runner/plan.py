@@ -39,6 +39,8 @@ class RunSpec:
     """Data source (`auto`, `toy`, `dsrl`, `generated`); None means the profile's."""
     data_path: str | None = None
     device: str | None = None
+    log: tuple[str, ...] = ()
+    """Live views of the training log (`tensorboard`, `wandb`); recorded nowhere, never hashed."""
 
 
 @dataclass

@@ -221,6 +221,7 @@ class Trainer:
         self._rollouts: TrainingRollouts | None = None
         self._online_steps_before = 0  # counted by earlier attempts (from the checkpoint)
         self._last_checkpoint = time.monotonic()
+        self._live: list | None = None  # opt-in TensorBoard / W&B views of the CSV log
 
     # ------------------------------------------------------------------ services to the algorithm
 
@@ -282,6 +283,9 @@ class Trainer:
             self._reuse_artifact()
 
     def close(self) -> None:
+        for live in self._live or []:
+            live.close()
+        self._live = None
         if self._rollouts is not None:
             self._online_steps_before = self.online_env_steps
             self._rollouts.close()
@@ -380,6 +384,15 @@ class Trainer:
                 writer.writerow(["stage", "step", "seconds", "metric", "value"])
             writer.writerows(rows)
         self.progress.log_bytes = self.log_path.stat().st_size
+        if self.plan.spec.log and self._live is None:
+            from benchmark.runner.live_log import make_live_loggers
+
+            name = self.plan.label()
+            self._live = make_live_loggers(
+                self.plan.spec.log, self.work, name, self.plan.train_id, self.plan.config
+            )
+        for live in self._live or []:
+            live.write(rows)
 
     def _checkpoint_due(self, guard: PreemptionGuard) -> bool:
         profile = self.plan.profile
