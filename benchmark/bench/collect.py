@@ -8,8 +8,12 @@ shared machine). Navigation also runs with its envs in two worker processes: fas
 time only when a second core is free.
 
 Before the headless-reset change (commit 78a111f, quiet 2-core machine, this module's rows):
-toy 1,678, velocity 2,980, navigation 421, bullet 975 env steps/s (wall). Kept in
-`BEFORE` so the report shows both.
+toy 1,678, velocity 2,980, navigation 421, bullet 975 env steps/s (wall), kept in `BEFORE` so
+the report shows both; wall rates on a shared machine swing by 3x with the load, so compare
+`steps_per_cpu_s` and the first row, which times a navigation reset with and without the
+skybox within the same run. Measured side by side on the loaded machine (one PointGoal1
+update of 8k steps, 4 envs, CPU time): 178 and 183 env steps per CPU-second before, 454 and
+427 after.
 """
 
 from __future__ import annotations
@@ -68,8 +72,42 @@ def measure(task_name: str, rollout_steps: int, updates: int, workers: int = 0) 
     }
 
 
+def navigation_reset_seconds(resets: int) -> dict:
+    """Seconds per PointGoal1 reset with and without the skybox in the compiled world: the
+    change that made navigation collection faster, measured within one run (robust to load)."""
+    from safety_gymnasium import world
+
+    from benchmark import envs
+
+    def per_reset() -> float:
+        env = envs.make_env("PointGoal1")
+        try:
+            env.reset(seed=0)
+            start = time.process_time()
+            for seed in range(1, resets + 1):
+                env.reset(seed=seed)
+            return (time.process_time() - start) / resets
+        finally:
+            env.close()
+
+    headless = per_reset()
+    patched, patch = world.xmltodict, envs._headless_world_builds
+    world.xmltodict, envs._headless_world_builds = patched._module, lambda: None
+    try:
+        with_skybox = per_reset()
+    finally:
+        world.xmltodict, envs._headless_world_builds = patched, patch
+    return {"cpu_s_per_reset_with_skybox": with_skybox, "cpu_s_per_reset_headless": headless}
+
+
 def run(quick: bool) -> list[dict]:
-    rows = []
+    rows = [
+        {
+            "section": "collect",
+            "what": "navigation reset (PointGoal1)",
+            **navigation_reset_seconds(2 if quick else 5),
+        }
+    ]
     for family, task, rollout_steps, updates, quick_updates, workers in FAMILIES:
         result = measure(task, rollout_steps, quick_updates if quick else updates, workers)
         what = f"{family} ({task}{f', {workers} workers' if workers else ''})"
