@@ -37,6 +37,25 @@ def _launch(task: str, seed: int, log_dir: Path) -> tuple[subprocess.Popen, obje
     return process, log
 
 
+def _reap(process: subprocess.Popen) -> tuple[int, float] | None:
+    """(exit code, CPU seconds) of a finished child, None while it runs. `os.wait4` gives the
+    child's own CPU time, which with several jobs at once is how a 2-core time is estimated."""
+    pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+    if pid == 0:
+        return None
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage.ru_utime + usage.ru_stime
+
+
+def _record_timing(log_dir: Path, task: str, seed: int, wall: float, cpu: float, code: int):
+    path = log_dir / "timings.csv"
+    new = not path.exists()
+    with open(path, "a") as timings:
+        if new:
+            timings.write("task,seed,wall_seconds,cpu_seconds,exit_code,finished_unix\n")
+        timings.write(f"{task},{seed},{wall:.1f},{cpu:.1f},{code},{time.time():.0f}\n")
+
+
 def run_all(tasks: list[str], jobs: int, seed: int) -> int:
     root = generated_dir()
     log_dir = root / "logs"
@@ -57,16 +76,19 @@ def run_all(tasks: list[str], jobs: int, seed: int) -> int:
                 print(f"[start] {task} (log: {log_dir / f'{task}.log'})", flush=True)
             time.sleep(2.0)
             for task, (process, log, started) in list(running.items()):
-                code = process.poll()
-                if code is None:
+                ended = _reap(process)
+                if ended is None:
                     continue
+                code, cpu = ended
                 log.close()
                 del running[task]
                 minutes = (time.monotonic() - started) / 60
-                with open(log_dir / "timings.csv", "a") as timings:
-                    timings.write(f"{task},{seed},{minutes * 60:.1f},{code},{time.time():.0f}\n")
+                _record_timing(log_dir, task, seed, minutes * 60, cpu, code)
                 status = "done" if code == 0 else f"FAILED (exit {code})"
-                print(f"[{status}] {task} after {minutes:.1f} min", flush=True)
+                print(
+                    f"[{status}] {task} after {minutes:.1f} min ({cpu / 60:.1f} CPU-min)",
+                    flush=True,
+                )
                 if code != 0:
                     failed.append(task)
     except KeyboardInterrupt:

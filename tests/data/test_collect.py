@@ -256,3 +256,17 @@ def test_refresh_card_rewrites_a_finished_collections_card(cache, tmp_path):
     assert card["collection"]["steps"] == 2000 and card["file_sha256"]
     assert json.loads(path.with_suffix(".json").read_text())["path"] == str(path)
     assert (tmp_path / "reports" / "ToyVelocity-generated.png").exists()
+
+
+@pytest.mark.slow
+def test_collect_all_runs_a_task_records_its_times_and_resumes(cache, tmp_path, monkeypatch):
+    from benchmark.data.collect_all import run_all
+
+    monkeypatch.setenv("BENCHMARK_REPORTS_DIR", str(tmp_path / "reports"))
+    assert run_all(["ToyVelocity"], jobs=1, seed=0) == 0
+    rows = (cache / "generated" / "logs" / "timings.csv").read_text().splitlines()
+    assert rows[0].startswith("task,seed,wall_seconds,cpu_seconds") and len(rows) == 2
+    task, _, wall, cpu, code, _ = rows[1].split(",")
+    assert task == "ToyVelocity" and code == "0" and float(cpu) > 0 and float(wall) > 0
+    assert run_all(["ToyVelocity"], jobs=1, seed=0) == 0  # finished: skipped
+    assert len((cache / "generated" / "logs" / "timings.csv").read_text().splitlines()) == 2
