@@ -58,9 +58,16 @@ def _add_skip_invalid(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """A bad command line is one line and exit 2, like every other error (`--help` for usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__)
-    sub = parser.add_subparsers(dest="verb", required=True)
+    parser = _OneLineErrors(prog="python -m benchmark", description=__doc__)
+    sub = parser.add_subparsers(dest="verb", required=True, parser_class=_OneLineErrors)
 
     p = sub.add_parser("run", help="train and evaluate one run, write its record")
     p.add_argument("--algorithm", required=True)

@@ -226,6 +226,20 @@ def test_status_counts_from_files(tmp_path):
     by_seed = {s.plan.spec.seed: s for s in profile_status(load_profile(profile_path), results)}
     assert by_seed[2].state == "failed" and "ended without a record" in by_seed[2].detail
 
+    # an empty or truncated record file is CORRUPT (with its path), and status exits 1
+    [record_path] = by_seed[0].plan.record_paths(results)
+    record_path.write_text(record_path.read_text()[:40])
+    by_seed = {s.plan.spec.seed: s for s in profile_status(load_profile(profile_path), results)}
+    assert by_seed[0].state == "corrupt" and by_seed[0].log == str(record_path)
+    status = subprocess.run(
+        [sys.executable, "-m", "benchmark", "status", "--profile", profile_path]
+        + ["--results", str(results)],
+        capture_output=True,
+        text=True,
+    )
+    assert status.returncode == 1, status.stderr
+    assert "corrupt: 1" in status.stdout and f"record: {record_path}" in status.stdout
+
 
 def test_snapshot_is_content_addressed_and_records_the_commit(tmp_path):
     first = snapshot_code(tmp_path)

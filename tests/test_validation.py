@@ -185,3 +185,36 @@ def test_every_algorithm_has_every_builtin_budget_set():
     for name in ALGORITHMS:
         sets = _algorithm_yaml(name).get("budgets") or {}
         assert {"smoke", "demo", "cpu", "paper"} <= set(sets), name
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sweep", "--profile", "smoke", "--max-parallel", "0"], "must be at least 1, got 0"),
+        (["sweep", "--profile", "smoke", "--max-parallel", "two"], "is not a whole number"),
+        (
+            [
+                "run",
+                "--algorithm",
+                "bc_safe",
+                "--task",
+                "ToyVelocity",
+                "--profile",
+                "smoke",
+                "--device",
+                "tpu",
+            ],
+            "tpu",
+        ),
+        (["table", "--profile", "nosuch"], "unknown profile 'nosuch'"),
+        (["diff", "--profile", "nosuch"], "unknown profile 'nosuch'"),
+    ],
+)
+def test_bad_command_lines_are_one_line_and_exit_2(capsys, tmp_path, args, message):
+    try:
+        code = main([*args, "--results", str(tmp_path / "r")])
+    except SystemExit as stop:  # argparse's own exit
+        code = stop.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()

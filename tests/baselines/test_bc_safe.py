@@ -58,8 +58,11 @@ def test_no_trajectory_within_the_limit_is_a_config_error(data):
 
 
 def test_unknown_bc_mode_is_rejected(data):
+    from baselines.bc_safe import Config
+    from benchmark.validation import check_config
+
     with pytest.raises(ConfigError, match="bc_mode"):
-        build(data, bc_mode="frontier")
+        check_config(Config, {"bc_mode": "frontier"}, "--set")
 
 
 def test_osrl_settings_reach_the_model(data):

@@ -42,8 +42,11 @@ def test_osrl_settings_reach_the_model():
 
 
 def test_unknown_kernel_is_rejected():
+    from baselines.bear_lag import Config
+    from benchmark.validation import check_config
+
     with pytest.raises(ConfigError, match="kernel"):
-        build(kernel="cosine")
+        check_config(Config, {"kernel": "cosine"}, "--set")
 
 
 def test_actor_loss_adds_minus_q_only_from_the_start_step():

@@ -67,8 +67,11 @@ def test_tau_and_lambda_are_restored_in_place():
 
 
 def test_unknown_f_divergence_is_rejected():
+    from baselines.coptidice import Config
+    from benchmark.validation import check_config
+
     with pytest.raises(ConfigError, match="f_type"):
-        build(f_type="hellinger")
+        check_config(Config, {"f_type": "hellinger"}, "--set")
 
 
 def test_coptidice_is_safer_than_bc_on_all_data(results_dir):
