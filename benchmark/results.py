@@ -147,6 +147,9 @@ def _dataset_block(plan: RunPlan, cost_limit: float) -> dict:
         "source": plan.dataset.source,
         "path": plan.dataset.path,
         "sha256": plan.dataset.sha256,
+        # `sha256` is the hash of the arrays (the run's identity); this one is what
+        # `sha256sum FILE` prints (None for data made in memory: toy, random)
+        "file_sha256": getattr(plan.dataset, "file_sha256", None),
         "card": {k: card[k] for k in keep if k in card},
     }
 
