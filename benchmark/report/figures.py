@@ -20,6 +20,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -295,26 +296,40 @@ def drcorl_score(cells: Iterable[Cell]) -> tuple[float, bool] | None:
     ) <= 1.0
 
 
-def _gpu_points(ax, gpu: list[tuple[str, float]], score: tuple[float, bool] | None) -> None:
-    """Our GPU timings as triangles at our score (dashed lines without one), or a note."""
-    if not gpu:
-        ax.text(0.02, 0.97, "GPU: not measured", transform=ax.transAxes, fontsize=7, va="top")
-        return
-    for i, (label, seconds) in enumerate(gpu):
+@dataclass(frozen=True)
+class _PointStyle:
+    marker: str
+    size: int
+    prefix: str
+    line: str
+    flip: int
+    """Label offset sign for the first point (neighbours alternate, so labels stay legible)."""
+
+
+CPU_POINTS = _PointStyle(marker="*", size=60, prefix="ours", line=":", flip=-1)
+GPU_POINTS = _PointStyle(marker="^", size=50, prefix="ours GPU", line="--", flip=1)
+
+
+def _our_points(
+    ax, timings: list[tuple[str, float]], score: tuple[float, bool] | None, style: _PointStyle
+) -> None:
+    """Our timings at our score, safe green / unsafe red (vertical lines without a score)."""
+    for i, (label, seconds) in enumerate(timings):
         if score is not None:
             colour = SAFE_GREEN if score[1] else UNSAFE_RED
-            ax.scatter(seconds, score[0], s=50, marker="^", color=colour, zorder=5)
+            ax.scatter(seconds, score[0], s=style.size, marker=style.marker, color=colour, zorder=5)
+            up = (7, -12) if style.flip > 0 else (-12, 7)
             ax.annotate(
-                f"ours GPU: {_short_label(label)}",
+                f"{style.prefix}: {_short_label(label)}",
                 (seconds, score[0]),
                 fontsize=7,
-                xytext=(-10, 7 if i % 2 == 0 else -12),
+                xytext=(-10, up[i % 2]),
                 textcoords="offset points",
             )
         else:
-            ax.axvline(seconds, color="0.3", linestyle="--", linewidth=1)
+            ax.axvline(seconds, color="0.3", linestyle=style.line, linewidth=1)
             ax.annotate(
-                f"ours GPU: {label}",
+                f"{style.prefix}: {label}",
                 (seconds, 0.02),
                 fontsize=7,
                 rotation=90,
@@ -352,29 +367,11 @@ def inference_figure(
             textcoords="offset points",
             color="0.35",
         )
-    for i, (label, seconds) in enumerate(timings):
-        if score is not None:
-            colour = SAFE_GREEN if score[1] else UNSAFE_RED
-            ax.scatter(seconds, score[0], s=60, marker="*", color=colour, zorder=5)
-            ax.annotate(
-                f"ours: {_short_label(label)}",
-                (seconds, score[0]),
-                fontsize=7,
-                xytext=(-10, -12 if i % 2 == 0 else 7),  # alternate: neighbours stay legible
-                textcoords="offset points",
-            )
-        else:
-            ax.axvline(seconds, color="0.3", linestyle=":", linewidth=1)
-            ax.annotate(
-                f"ours: {label}",
-                (seconds, 0.02),
-                fontsize=7,
-                rotation=90,
-                va="bottom",
-                xytext=(3, 0),
-                textcoords="offset points",
-            )
-    _gpu_points(ax, gpu or [], score)
+    _our_points(ax, timings, score, CPU_POINTS)
+    if gpu:
+        _our_points(ax, gpu, score, GPU_POINTS)
+    else:
+        ax.text(0.02, 0.97, "GPU: not measured", transform=ax.transAxes, fontsize=7, va="top")
     ax.set_xscale("log")
     xs = [t for _, t in [*timings, *(gpu or [])]] + list(published["seconds_per_1k_actions"])
     ax.set_xlim(min(xs) / 2, max(xs) * 6)  # room for the labels right of the points
