@@ -387,6 +387,8 @@ class DRCORL:
         self.selector = OnlineBest(c.cost_threshold)
         self.pid = PIDLagrangian(c.pid_kp, c.pid_ki, c.pid_kd)
         self.counters = {"policy_steps": 0, "adapt_k": 0, "reward": 0, "both": 0, "cost": 0}
+        # Sums over every "both" iteration (the log samples only every log_every-th one).
+        self.counters.update({"cos_grad_sum": 0.0, "cos_adam_delta_sum": 0.0})
         self.cost_ema: float | None = None
         self.last_online_return = 0.0
         self.last_estimates: dict[str, float] = {}
@@ -623,6 +625,8 @@ class DRCORL:
             out["policy_loss"] = self._policy_step(obs, cost_guidance, beta)
         else:
             out.update(self._both_step(obs, reward_guidance, cost_guidance, beta))
+            for key in ("cos_grad", "cos_adam_delta"):
+                self.counters[f"{key}_sum"] = self.counters.get(f"{key}_sum", 0.0) + out[key]
         self.counters[branch] += 1
         for b in ("reward", "both", "cost"):
             out[f"branch_{b}"] = float(branch == b)
@@ -674,6 +678,9 @@ class DRCORL:
             n_after = self.counters[b] - (warm if b == "reward" else 0)
             out[f"branch_{b}_after_warmup"] = n_after / after if after else 0.0
         out["adapt_iterations"] = float(self.counters["adapt_k"])
+        if self.counters["both"]:
+            for key in ("cos_grad", "cos_adam_delta"):
+                out[f"mean_{key}"] = self.counters.get(f"{key}_sum", 0.0) / self.counters["both"]
         return out
 
     def _cost_guidance_fn(self, obs: torch.Tensor, out: dict[str, float]):

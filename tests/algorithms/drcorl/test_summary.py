@@ -53,3 +53,19 @@ def test_record_carries_the_summary_and_the_schema_checks_it(tmp_path, signal):
     broken["algorithm_summary"] = {"final_estimate": "high"}
     with pytest.raises(RecordError, match="algorithm_summary"):
         validate_record(broken)
+
+
+def test_both_iterations_log_both_cosines_and_the_summary_averages_them(toy_velocity):
+    """cos_grad (raw gradients) and cos_adam_delta (the code's two Adam deltas) in every
+    "both" iteration, whichever manipulation runs; summary() averages them over all of them."""
+    for manipulation in ("gradient", "adam_delta"):
+        # threshold 0.5 with slack 0.5 either side: every estimate in [0, 1] is a "both" step
+        algo = build(toy_velocity, manipulation=manipulation, cost_threshold=0.5)
+        algo.config.slack_upper = 1e9
+        logs = train(algo)["adapt"]
+        both = [log for log in logs if log["branch_both"] == 1.0]
+        assert both, "the band covers every estimate"
+        for log in both:
+            assert -1.0 <= log["cos_grad"] <= 1.0 and -1.0 <= log["cos_adam_delta"] <= 1.0
+        summary = algo.summary()
+        assert math.isclose(summary["mean_cos_grad"], sum(b["cos_grad"] for b in both) / len(both))
