@@ -36,7 +36,8 @@ def variant(record: dict) -> str:
 
 
 def both_cosines(results: Path, record: dict) -> dict[str, float]:
-    """Median of the logged cos_grad / cos_adam_delta (every logged both-iteration)."""
+    """Median of the logged cos_grad / cos_adam_delta (the both-iterations the log sampled);
+    replaced by the summary's mean over every both-iteration where a record has it."""
     path = results / "work" / record["profile"] / record.get("train_id", "") / "train_log.csv"
     if not path.exists():
         return {}
@@ -69,6 +70,10 @@ def rows(results: Path) -> list[dict]:
                 **{k: v for k, v in summary.items() if k.startswith("branch_")},
                 **both_cosines(results, record),
             }
+            # Means over every "both" iteration, where the run's summary has them.
+            for key in ("cos_grad", "cos_adam_delta"):
+                if f"mean_{key}" in summary:
+                    row[key] = summary[f"mean_{key}"]
             selected = record.get("selected")
             if selected:
                 row["selected_online_reward"] = selected["online"].get("normalised_reward")
