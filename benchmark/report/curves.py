@@ -28,6 +28,7 @@ from benchmark.report.records import algorithm_order, display_name, task_order
 SIGNAL = re.compile(r"(estimate|branch|lag|lambda|multiplier|kappa|budget)", re.IGNORECASE)
 LOSS = re.compile(r"loss", re.IGNORECASE)
 MAX_PANELS = 12
+MAX_SIGNAL = 8
 GRID_POINTS = 200
 
 
@@ -58,11 +59,12 @@ def read_logs(results: Path, profile: str) -> list[RunLog]:
 
 
 def _panel_order(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    def rank(key: tuple[str, str]) -> int:
-        metric = key[1]
-        return 0 if SIGNAL.search(metric) else 1 if LOSS.search(metric) else 2
-
-    return sorted(keys, key=lambda k: (rank(k), keys.index(k)))[:MAX_PANELS]
+    """The cost signal first (at most MAX_SIGNAL panels), then every stage's losses, then the
+    rest, up to MAX_PANELS in all."""
+    signal = [k for k in keys if SIGNAL.search(k[1])][:MAX_SIGNAL]
+    losses = [k for k in keys if LOSS.search(k[1]) and k not in signal]
+    rest = [k for k in keys if k not in signal and k not in losses]
+    return (signal + losses + rest)[:MAX_PANELS]
 
 
 def band(series: list[pd.Series]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
