@@ -57,8 +57,11 @@ class SweepProgress:
     _last_print: float = -1e9
     _finished: set[str] = field(default_factory=set)
     _failed: dict[str, str] = field(default_factory=dict)
+    _running: dict[str, dict] = field(default_factory=dict)
 
     def poll(self) -> None:
+        """Read each unfinished run's files once: its record, else its status file."""
+        self._running = {}
         for plan in self.plans:
             if plan.train_id in self._finished:
                 continue
@@ -69,20 +72,21 @@ class SweepProgress:
             status = _status(plan.work_dir(self.results))
             if status.get("state") == "failed":
                 self._failed[plan.train_id] = str(plan.work_dir(self.results) / "run.log")
+            elif status.get("state") == "running":
+                self._running[plan.train_id] = status
 
     def running(self) -> list[str]:
-        """`label [stage step]` of every run whose status says it is training now."""
+        """`label [stage step]` of every run whose status said, at the last poll, it trains."""
         out = []
         for plan in self.plans:
-            if plan.train_id in self._finished or plan.train_id in self._failed:
+            status = self._running.get(plan.train_id)
+            if status is None:
                 continue
-            status = _status(plan.work_dir(self.results))
-            if status.get("state") == "running":
-                stage = status.get("stage")
-                where = f" [{stage} {status.get('step', 0)}]" if stage else ""
-                if stage == "done":  # every stage trained: the run is being evaluated
-                    where = " [evaluating]"
-                out.append(f"{plan.label()}{where}")
+            stage = status.get("stage")
+            where = f" [{stage} {status.get('step', 0)}]" if stage else ""
+            if stage == "done":  # every stage trained: the run is being evaluated
+                where = " [evaluating]"
+            out.append(f"{plan.label()}{where}")
         return out
 
     def line(self) -> str:
