@@ -27,7 +27,7 @@ install: $(STAMP) ## build .venv with the pinned version set (idempotent)
 PIP := $(PY) -m pip install -q --disable-pip-version-check --no-warn-conflicts
 QUIET := 2>&1 | { grep -v -e "^WARNING: Location 'file:" -e '^$$' || true; }
 $(STAMP):
-	@start=$$(date +%s); set -o pipefail; \
+	@set -eo pipefail; start=$$(date +%s); \
 	echo "[install 1/5] venv $(VENV) (python 3.11)"; \
 	test -x $(PY) || $(PYTHON) -m venv $(VENV); \
 	echo "[install 2/5] torch 2.13.0 (CPU build)"; \
