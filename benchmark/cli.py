@@ -33,6 +33,15 @@ def _add_common_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default=None, help="results folder (default: results/)")
 
 
+def _add_device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        default=None,
+        help="cpu | cuda | cuda:N (default: CUDA where the run trains has it, else CPU); "
+        "a run asked for CUDA on a machine without it fails rather than train on the CPU",
+    )
+
+
 def _add_slurm_args(p: argparse.ArgumentParser) -> None:
     from benchmark.slurm_options import add_arguments
 
@@ -82,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="demo")
     p.add_argument("--data", default="auto", help="auto | toy | dsrl | generated")
     p.add_argument("--data-path", default=None, help="explicit DSRL-format HDF5 file")
-    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: auto)")
+    _add_device_arg(p)
     _add_common_run_args(p)
     p.set_defaults(handler="benchmark.runner.execution:cli_run")
 
@@ -97,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="local: concurrent runs (default: one per core)",
     )
+    _add_device_arg(p)
     _add_common_run_args(p)
     _add_slurm_args(p)
     p.set_defaults(handler="benchmark.sweep:cli_sweep")

@@ -31,6 +31,7 @@ from benchmark.profiles import Profile, load_profile, parse_overrides
 from benchmark.runner.execution import execute
 from benchmark.runner.plan import RunPlan, RunSpec, plan_run
 from benchmark.runner.provenance import SNAPSHOT_INFO, git_state
+from benchmark.runner.trainer import check_device_name
 from benchmark.slurm_options import SlurmOptions
 from benchmark.tasks import get_task
 
@@ -39,7 +40,11 @@ LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # local runs are never killed for time
 
 
 def expand(
-    profile: Profile, overrides: dict[str, Any], dataset_cache: dict, log: tuple[str, ...] = ()
+    profile: Profile,
+    overrides: dict[str, Any],
+    dataset_cache: dict,
+    log: tuple[str, ...] = (),
+    device: str | None = None,
 ) -> list[RunPlan]:
     """Every run of the profile: algorithms x tasks x seeds x cost limits (one run per
     (task, seed) for cost-conditioned algorithms)."""
@@ -61,6 +66,7 @@ def expand(
                         profile=profile.ref,
                         overrides=overrides,
                         log=log,
+                        device=device,
                     )
                     plans.append(plan_run(spec, dataset_cache))
     return plans
@@ -399,7 +405,8 @@ def cli_sweep(args) -> int:
     results = (Path(args.results) if args.results else default_results_dir()).resolve()
     profile = load_profile(args.profile)
     overrides = parse_overrides(args.overrides)
-    plans = expand(profile, overrides, {}, tuple(args.log))
+    check_device_name(args.device)  # its availability is checked where each run trains
+    plans = expand(profile, overrides, {}, tuple(args.log), args.device)
     todo = [p for p in plans if not p.is_done(results)]
     _describe(plans, todo)
     folder = submitit_folder(results, profile.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -61,6 +62,19 @@ def test_dry_run_prints_the_plan_and_submits_nothing(tmp_path, capsys):
     # bc_safe: 2 seeds x 2 limits; caps (cost-conditioned): one run per seed
     assert "6 runs in the profile, 0 done, 6 to run" in out
     assert not (tmp_path / "submitit").exists()
+
+
+def test_sweep_device_names_are_checked_at_submission_and_reach_every_run(tmp_path, capsys):
+    from benchmark.sweep import expand
+
+    profile = write_profile(tmp_path, "device", "algorithms: [bc_safe]\n")
+    rc = main(["sweep", "--profile", profile, "--dry-run", "--device", "gpu0"])
+    assert rc == 2 and "--device gpu0: use cpu, cuda or cuda:N" in capsys.readouterr().err
+    # CUDA is not checked here: the runs train on another machine, which checks it
+    rc = main(["sweep", "--profile", profile, "--dry-run", "--device", "cuda"])
+    assert rc == 0
+    plans = expand(load_profile(profile), {}, {}, device="cuda:1")
+    assert plans and {p.spec.device for p in plans} == {"cuda:1"}
 
 
 @pytest.mark.slow
@@ -152,7 +166,7 @@ def test_failed_run_is_reported_with_its_log_and_the_rest_go_on(tmp_path):
 
 
 @pytest.mark.slow
-def test_local_timeout_requeues_a_checkpointing_run_which_completes(tmp_path):
+def test_timeout_signal_requeues_a_checkpointing_run_which_completes(tmp_path):
     import submitit
 
     from benchmark.runner import RunSpec
@@ -162,22 +176,37 @@ def test_local_timeout_requeues_a_checkpointing_run_which_completes(tmp_path):
         tmp_path,
         "requeue",
         "algorithms: [bc_safe]\ncheckpoint_every: 100\n"
-        "algorithm_config:\n  bc_safe: {steps: 10000, batch_size: 256}\n",
+        "algorithm_config:\n  bc_safe: {steps: 3000, batch_size: 256}\n",
     )
-    # a 15 s limit whose warning signal comes 7 s before it: each attempt is signalled ~8 s
-    # after it starts, checkpoints at the next step and is requeued. The run needs ~10 s of
-    # training on an idle machine, so it always takes several attempts; the retry budget
-    # covers a loaded machine where start-up eats most of an attempt.
-    executor = submitit.LocalExecutor(folder=tmp_path / "submitit", max_num_timeout=30)
-    executor.update_parameters(timeout_min=0.25, signal_delay_s=7)
+    # The timeout warning (SIGUSR2) is sent by hand once the run has checkpointed, not by a
+    # short time limit: on a loaded machine start-up alone can outlast a limit of seconds,
+    # and submitit's local controller restarts a job at most six times.
+    executor = submitit.LocalExecutor(folder=tmp_path / "submitit", max_num_timeout=3)
+    executor.update_parameters(timeout_min=10)
     run = RunSpec(algorithm="bc_safe", task="ToyVelocity", cost_limit=10.0, profile=profile)
     job = executor.submit(SweepJob([run], str(results)))
+    status = _wait_for_training(results / "work" / "requeue", job)
+    os.kill(status["pid"], signal.SIGUSR2)
     [record_id] = job.result()
     [record] = read_records(results, "requeue").records
     assert record["id"] == record_id
-    assert record["timing"]["resumed_from"]["step"] > 0
+    assert record["timing"]["resumed_from"]["step"] >= status["step"] > 0
     log = next((results / "work" / "requeue").iterdir()) / "run.log"
     assert "checkpoint written, handing over" in log.read_text()
+
+
+def _wait_for_training(work: Path, job, timeout_s: float = 300.0) -> dict:
+    """The status of the job's run once it has written a checkpoint mid-training."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for path in work.glob("*/status.json"):
+            with contextlib.suppress(OSError, ValueError):
+                status = json.loads(path.read_text())
+                if status.get("state") == "running" and status.get("step", 0) > 0:
+                    return status
+        assert not job.done(), f"the job ended before it trained: {job.stderr()}"
+        time.sleep(0.2)
+    raise AssertionError("the run wrote no checkpoint within 5 minutes")
 
 
 def test_status_counts_from_files(tmp_path):

@@ -44,12 +44,19 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 # ----------------------------------------------------------------------------- device, seeds
 
 
+def check_device_name(requested: str | None) -> torch.device | None:
+    """The device `requested` names (None for auto), whether or not this machine has it."""
+    if not requested:
+        return None
+    try:
+        return torch.device(requested)
+    except RuntimeError:
+        raise ConfigError(f"--device {requested}: use cpu, cuda or cuda:N") from None
+
+
 def pick_device(requested: str | None) -> torch.device:
-    if requested:
-        try:
-            device = torch.device(requested)
-        except RuntimeError:
-            raise ConfigError(f"--device {requested}: use cpu, cuda or cuda:N") from None
+    device = check_device_name(requested)
+    if device is not None:
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"--device {requested}: CUDA is not available on this machine")
         return device
