@@ -83,11 +83,12 @@ sweep: install ## run the $(PROFILE) sweep locally and wait (skips finished runs
 status: install
 	$(PY) -m benchmark status --profile $(PROFILE)
 
-table: install ## run (or reuse) the $(PROFILE) sweep, then write reports/$(PROFILE)/table.*
-	$(PY) -m benchmark sweep --profile $(PROFILE) --executor local --wait
+table: install ## run (or reuse) the runs $(PROFILE)'s table shows, then write reports/$(PROFILE)/table.*
+	$(PY) -m benchmark sweep --profile $(PROFILE) --executor local --wait --table-only
 	$(PY) -m benchmark table --profile $(PROFILE)
 
-figure-cost-limits: install ## reward/cost bars per cost limit for $(TASK) from $(PROFILE)'s records
+figure-cost-limits: install ## run (or reuse) $(PROFILE)'s runs on $(TASK), then draw reward/cost per cost limit
+	$(PY) -m benchmark sweep --profile $(PROFILE) --executor local --wait --task $(TASK)
 	$(PY) -m benchmark figure-cost-limits --profile $(PROFILE) --task $(TASK)
 
 curves: install ## learning curves from $(PROFILE)'s training logs -> reports/$(PROFILE)/curves/ [TASK=...]

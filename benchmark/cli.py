@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=("local", "slurm"), default="local")
     p.add_argument("--wait", action="store_true", help="wait for the runs to finish")
     p.add_argument("--dry-run", action="store_true", help="print the plan, submit nothing")
+    p.add_argument("--task", default=None, help="only the runs on this task")
+    p.add_argument(
+        "--table-only",
+        action="store_true",
+        help="only the runs the table shows (`make table`); the profile's other cost limits "
+        "are for the cost-limit figure",
+    )
     p.add_argument(
         "--max-parallel",
         type=_positive_int,

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.atomic import atomic_write_text
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.paths import REPO_ROOT
 from benchmark.paths import results_dir as default_results_dir
 from benchmark.profiles import Profile, load_profile, parse_overrides
@@ -350,8 +350,26 @@ def run_status(plan: RunPlan, results: Path, submissions: dict[str, dict]) -> Ru
     return RunStatus(plan, "missing")
 
 
-def profile_status(profile: Profile, results: Path, overrides: dict | None = None):
-    plans = expand(profile, overrides or {}, {})
+def table_plans(profile: Profile, plans: list[RunPlan]) -> list[RunPlan]:
+    """The runs the profile's table shows: every cost-conditioned run (one model serves all
+    its limits) and the others at the table's cost limits; the rest of a profile (its other
+    limits) is for the cost-limit figure."""
+    return [
+        p
+        for p in plans
+        if p.entry.cost_conditioned
+        or set(p.eval_cost_limits) <= set(profile.table_limits_for(p.task))
+    ]
+
+
+def profile_status(
+    profile: Profile,
+    results: Path,
+    overrides: dict | None = None,
+    plans: list[RunPlan] | None = None,
+):
+    """Each run's state; `plans` (default: every run of the profile) narrows it."""
+    plans = expand(profile, overrides or {}, {}) if plans is None else plans
     submissions = _latest_submissions(submitit_folder(results, profile.name))
     return [run_status(plan, results, submissions) for plan in plans]
 
@@ -390,8 +408,9 @@ def _budget_text(config: dict) -> str:
     return ", ".join(f"{k}={config[k]:,}" for k in keys if isinstance(config[k], int))
 
 
-def _describe(plans: list[RunPlan], todo: list[RunPlan]) -> None:
-    print(f"{len(plans)} runs in the profile, {len(plans) - len(todo)} done, {len(todo)} to run")
+def _describe(plans: list[RunPlan], todo: list[RunPlan], every: int) -> None:
+    where = "in the profile" if len(plans) == every else "selected"
+    print(f"{len(plans)} runs {where}, {len(plans) - len(todo)} done, {len(todo)} to run")
     budgets: dict[str, set[str]] = {}
     for plan in plans:
         budgets.setdefault(plan.entry.name, set()).add(_budget_text(plan.config))
@@ -407,8 +426,20 @@ def cli_sweep(args) -> int:
     overrides = parse_overrides(args.overrides)
     check_device_name(args.device)  # its availability is checked where each run trains
     plans = expand(profile, overrides, {}, tuple(args.log), args.device)
+    every = len(plans)
+    if args.task:
+        task = get_task(args.task).name
+        if task not in profile.tasks:
+            listed = ", ".join(profile.tasks)
+            raise ConfigError(f"--task {args.task}: profile {profile.name} has {listed}")
+        plans = [p for p in plans if p.task.name == task]
+        print(f"--task {task}: the {len(plans)} of the profile's {every} runs on it")
+    if args.table_only:
+        selected = len(plans)
+        plans = table_plans(profile, plans)
+        print(f"--table-only: the {len(plans)} of these {selected} runs the table shows")
     todo = [p for p in plans if not p.is_done(results)]
-    _describe(plans, todo)
+    _describe(plans, todo, every)
     folder = submitit_folder(results, profile.name)
     if args.executor == "slurm":
         options = SlurmOptions.from_profile_and_args(profile, args)
@@ -432,17 +463,19 @@ def cli_sweep(args) -> int:
     if not args.wait:
         print(f"follow with: python -m benchmark status --profile {args.profile}")
         return 0
-    return _wait(jobs, profile, results, todo, skipped=len(plans) - len(todo))
+    return _wait(jobs, profile, results, plans, todo)
 
 
-def _wait(jobs: list, profile: Profile, results: Path, todo: list[RunPlan], skipped: int) -> int:
+def _wait(
+    jobs: list, profile: Profile, results: Path, plans: list[RunPlan], todo: list[RunPlan]
+) -> int:
     from benchmark.progress import SweepProgress, wait_with_progress
 
-    errors = wait_with_progress(jobs, SweepProgress(todo, results), skipped)
+    errors = wait_with_progress(jobs, SweepProgress(todo, results), len(plans) - len(todo))
     for job, error in errors:  # reported below with each failed run's log path
         print(f"job {job.job_id} failed: {str(error).splitlines()[-1][:300]}")
     failed = len(errors)
-    counts = _print_status(profile_status(profile, results))
+    counts = _print_status(profile_status(profile, results, plans=plans))
     if failed or counts["failed"]:
         raise BenchmarkError(f"{counts['failed']} run(s) failed; see the logs listed above")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from benchmark.runner.trainer import rng_state, seed_everything, set_rng_state
 from benchmark.tasks import get_task
 
 TASK = "ToyVelocity"
+METRIC_KEY = re.compile(r"[a-z0-9_]+/[A-Za-z0-9_]+")  # OSRL keeps names like loss/D_kl
 
 
 def _build(name: str, seed: int = 0, init_seed: int | None = None):
@@ -72,6 +74,7 @@ def test_algorithm_contract(algorithm_name):
 
     for log in _train_a_little(algorithm):
         assert all(isinstance(v, float) and math.isfinite(v) for v in log.values()), log
+        assert all(METRIC_KEY.fullmatch(k) for k in log), f"metric keys are group/name: {log}"
 
     task = get_task(TASK)
     obs = load_dataset(task).observations[:7]

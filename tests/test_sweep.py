@@ -64,6 +64,30 @@ def test_dry_run_prints_the_plan_and_submits_nothing(tmp_path, capsys):
     assert not (tmp_path / "submitit").exists()
 
 
+def test_table_only_and_task_narrow_the_sweep_to_the_runs_shown(tmp_path, capsys):
+    profile = write_profile(
+        tmp_path,
+        "narrow",
+        "algorithms: [bc_safe, caps]\nseeds: [0, 1]\ntasks: [ToyVelocity, ToyPointGoal]\n"
+        "cost_limits: {ToyVelocity: [10, 20, 30], default: drcorl}\n"
+        "table_cost_limits: {ToyVelocity: 20, default: drcorl}\n",
+    )
+    base = ["sweep", "--profile", profile, "--dry-run", "--results", str(tmp_path)]
+    assert main(base) == 0
+    # bc_safe: 2 seeds x (3 + 1) limits; caps: one run per task and seed
+    assert "12 runs in the profile, 0 done, 12 to run" in capsys.readouterr().out
+    assert main([*base, "--table-only"]) == 0
+    out = capsys.readouterr().out
+    # bc_safe at the table's limits only (kappa 20 on ToyVelocity); caps unchanged
+    assert "the 8 of these 12 runs the table shows" in out
+    assert "bc_safe/ToyVelocity/seed0/k10" not in out.replace(" ", "")
+    assert main([*base, "--task", "ToyVelocity", "--table-only"]) == 0
+    out = capsys.readouterr().out
+    assert "the 8 of the profile's 12 runs on it" in out and "the 4 of these 8" in out
+    assert main([*base, "--task", "CarRun"]) == 2
+    assert "profile narrow has ToyVelocity, ToyPointGoal" in capsys.readouterr().err
+
+
 def test_sweep_device_names_are_checked_at_submission_and_reach_every_run(tmp_path, capsys):
     from benchmark.sweep import expand
 

@@ -244,6 +244,8 @@ class Config:
 AUTHORS_RETURN_WINDOW = 1000
 """The code's hard-coded `max_episode_steps` in `return_range` (`utils/dataset.py:8-21`)."""
 AUTHORS_RETURN_SCALE = 1000.0
+COSINE_KEYS = (("cos_grad", "grad/cos"), ("cos_adam_delta", "grad/cos_adam_delta"))
+"""(summary counter, logged metric) of the two cosines a "both" iteration measures."""
 ONLINE_SEED_BASE = 2_000_000
 """Reset seed of the online-switching episode of iteration k: this + 100000 seed + k, above
 the evaluation seeds (1e6 + i, benchmark.evaluate) so no evaluation episode is seen."""
@@ -429,9 +431,9 @@ class DRCORL:
             return self._critic_step(batch)
         if stage == "extract":
             loss = self._policy_step(batch["obs"], guidance_fn=None, beta=0.0)
-            return {"bc_loss": loss}
+            return {"loss/bc": loss}
         if stage == "cost_eval" and self.pe_active:
-            return {"pe_td_loss": self._pe_step(batch)}
+            return {"loss/cost_eval_td": self._pe_step(batch)}
         if stage == "adapt":
             return self._adapt_iteration(batch)
         raise unknown_stage("drcorl", stage, self.stages)
@@ -488,7 +490,7 @@ class DRCORL:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return {"diffusion_loss": loss.item()}
+        return {"loss/diffusion": loss.item()}
 
     def _critic_step(self, batch: Batch) -> dict[str, float]:
         c = self.config
@@ -508,7 +510,7 @@ class DRCORL:
                 c.polyak,
                 batch_mean_bug=bug,
             )
-            out.update({f"{name}_{k}": v.item() for k, v in losses.items()})
+            out.update({_loss_key(name, k): v.item() for k, v in losses.items()})
         return out
 
     def _set_policy_lr(self) -> None:
@@ -587,12 +589,12 @@ class DRCORL:
         branch = choose_branch(
             k, cost, c.warmup_iterations, c.cost_threshold, c.slack_lower, c.slack_upper
         )
-        out = {"beta": beta, "cost_estimate": cost, "cost_estimate_raw": raw_cost}
+        out = {"adapt/beta": beta, "cost/estimate": cost, "cost/estimate_raw": raw_cost}
         if c.switching == "online":
-            out["online_return"] = self.last_online_return
-        out.update({f"estimate_{name}": v for name, v in self.last_estimates.items()})
+            out["online/return"] = self.last_online_return
+        out.update({f"cost/{name}": v for name, v in self.last_estimates.items()})
         if pe_losses:
-            out["pe_td_loss"] = float(np.mean(pe_losses))
+            out["loss/cost_eval_td"] = float(np.mean(pe_losses))
 
         with torch.no_grad():
             next_act = self.actor(critic_batch["next_obs"])
@@ -611,7 +613,7 @@ class DRCORL:
                 c.expectile,
                 c.polyak,
             )
-            out.update({f"{name}_{key}": v.item() for key, v in losses.items()})
+            out.update({_loss_key(name, key): v.item() for key, v in losses.items()})
 
         q_r = self.reward_critic.q_target
 
@@ -620,18 +622,18 @@ class DRCORL:
 
         cost_guidance = self._cost_guidance_fn(obs, out)
         if branch == "reward":
-            out["policy_loss"] = self._policy_step(obs, reward_guidance, beta)
+            out["loss/policy"] = self._policy_step(obs, reward_guidance, beta)
         elif branch == "cost":
-            out["policy_loss"] = self._policy_step(obs, cost_guidance, beta)
+            out["loss/policy"] = self._policy_step(obs, cost_guidance, beta)
         else:
             out.update(self._both_step(obs, reward_guidance, cost_guidance, beta))
-            for key in ("cos_grad", "cos_adam_delta"):
-                self.counters[f"{key}_sum"] = self.counters.get(f"{key}_sum", 0.0) + out[key]
+            for key, logged in COSINE_KEYS:
+                self.counters[f"{key}_sum"] = self.counters.get(f"{key}_sum", 0.0) + out[logged]
         self.counters[branch] += 1
         for b in ("reward", "both", "cost"):
-            out[f"branch_{b}"] = float(branch == b)
+            out[f"branch/{b}"] = float(branch == b)
             # Running totals, so a log sampled every N steps still shows every branch taken.
-            out[f"branch_{b}_total"] = float(self.counters[b])
+            out[f"branch/{b}_total"] = float(self.counters[b])
         self.counters["adapt_k"] = k + 1
         if c.checkpoint_selection == "online_best":
             self._consider_candidate(k, raw_cost, out)
@@ -657,7 +659,7 @@ class DRCORL:
                     "iteration": float(k),
                 }
             )
-        out["online_best_reward"] = self.selector.best_reward
+        out["online/best_reward"] = self.selector.best_reward
 
     def summary(self) -> dict[str, float]:
         """What the record carries beside the evaluation (runner: `algorithm_summary`): the
@@ -697,7 +699,7 @@ class DRCORL:
                 lam = self.pid.update(error)
             else:
                 lam = c.lagrangian_lambda
-            out["lambda"] = lam
+            out["lagrangian/lambda"] = lam
             return q_guidance(q_r, obs, a) - lam * q_guidance(q_c, obs, a)
 
         return lagrangian_guidance
@@ -719,9 +721,9 @@ class DRCORL:
             combined = project_conflicting(delta_r, delta_c)
             _assign(params, _unflat(_flat(start) + combined, params))
             return {
-                "policy_loss": 0.5 * (loss_r + loss_c),
-                "cos_grad": _cos(grad_r, grad_c),
-                "cos_adam_delta": _cos(delta_r, delta_c),
+                "loss/policy": 0.5 * (loss_r + loss_c),
+                "grad/cos": _cos(grad_r, grad_c),
+                "grad/cos_adam_delta": _cos(delta_r, delta_c),
             }
         actions = self.actor(obs)
         loss_r = surrogate_loss(
@@ -740,9 +742,9 @@ class DRCORL:
         self._set_policy_lr()
         opt.step()
         return {
-            "policy_loss": 0.5 * (loss_r.item() + loss_c.item()),
-            "cos_grad": _cos(grad_r, grad_c),
-            "cos_adam_delta": _cos(delta_r, delta_c),
+            "loss/policy": 0.5 * (loss_r.item() + loss_c.item()),
+            "grad/cos": _cos(grad_r, grad_c),
+            "grad/cos_adam_delta": _cos(delta_r, delta_c),
         }
 
     def _online_episode_cost(self, k: int) -> float:
@@ -776,6 +778,11 @@ def _assign(params: list[torch.Tensor], values: list[torch.Tensor]) -> None:
     with torch.no_grad():
         for p, v in zip(params, values):
             p.copy_(v)
+
+
+def _loss_key(critic: str, loss: str) -> str:
+    """`loss/reward_q`, `loss/cost_v`: one critic's loss under the `group/name` convention."""
+    return f"loss/{critic}_{loss.removesuffix('_loss')}"
 
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:

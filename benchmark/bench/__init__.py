@@ -17,6 +17,7 @@ from benchmark.errors import ConfigError
 from benchmark.paths import reports_dir
 
 SECTIONS: tuple[str, ...] = (
+    "demo",
     "harness",
     "evaluation",
     "drcorl",

@@ -306,10 +306,10 @@ def loss_curve(algo, device: torch.device, loops: Loops) -> tuple[list[float], f
     seconds of the first step, which includes compiling when the variant compiles)."""
     step = _through_update(algo, "behavior", algo.config.behavior_batch_size, device)
     started = time.perf_counter()
-    losses = [step()["diffusion_loss"]]
+    losses = [step()["loss/diffusion"]]
     _sync(device)
     first_s = time.perf_counter() - started
-    losses += [step()["diffusion_loss"] for _ in range(loops.curve_steps - 1)]
+    losses += [step()["loss/diffusion"] for _ in range(loops.curve_steps - 1)]
     windows = np.array_split(np.array(losses), loops.curve_windows)
     return [float(w.mean()) for w in windows], first_s
 

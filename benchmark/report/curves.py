@@ -25,7 +25,7 @@ from benchmark.errors import ReportError
 from benchmark.report.figures import _pyplot, _save
 from benchmark.report.records import algorithm_order, display_name, task_order
 
-SIGNAL = re.compile(r"(estimate|branch|lag|lambda|multiplier|kappa|budget)", re.IGNORECASE)
+SIGNAL = re.compile(r"(^cost/|estimate|branch|lag|lambda|multiplier|kappa|budget)", re.IGNORECASE)
 LOSS = re.compile(r"loss", re.IGNORECASE)
 MAX_PANELS = 12
 MAX_SIGNAL = 8

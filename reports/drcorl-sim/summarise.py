@@ -35,6 +35,14 @@ def variant(record: dict) -> str:
     return f"DRCORL honest ({config.get('cost_signal', 'iql')})"
 
 
+LOGGED_COSINES = {
+    "grad/cos": "cos_grad",
+    "grad/cos_adam_delta": "cos_adam_delta",
+    "cos_grad": "cos_grad",  # the names logs written before the `group/name` keys use
+    "cos_adam_delta": "cos_adam_delta",
+}
+
+
 def both_cosines(results: Path, record: dict) -> dict[str, float]:
     """Median of the logged cos_grad / cos_adam_delta (the both-iterations the log sampled);
     replaced by the summary's mean over every both-iteration where a record has it."""
@@ -44,8 +52,9 @@ def both_cosines(results: Path, record: dict) -> dict[str, float]:
     values: dict[str, list[float]] = {"cos_grad": [], "cos_adam_delta": []}
     with path.open() as handle:
         for row in csv.DictReader(handle):
-            if row["stage"] == "adapt" and row["metric"] in values:
-                values[row["metric"]].append(float(row["value"]))
+            name = LOGGED_COSINES.get(row["metric"])
+            if row["stage"] == "adapt" and name is not None:
+                values[name].append(float(row["value"]))
     return {k: statistics.median(v) for k, v in values.items() if v}
 
 

@@ -63,7 +63,7 @@ def test_eager_behaviour_steps_are_todays_code_path(toy_velocity):
     for _ in range(4):
         raw = source.sample(rng, algo.config.behavior_batch_size)
         batch = {k: torch.as_tensor(v) for k, v in raw.items()}
-        logged = algo.update("behavior", batch)["diffusion_loss"]
+        logged = algo.update("behavior", batch)["loss/diffusion"]
         net.train()
         loss = diffusion_loss(net, algo.sde, batch["obs"], batch["actions"], gen)
         net.eval()
@@ -78,8 +78,8 @@ def test_eager_behaviour_steps_are_todays_code_path(toy_velocity):
 def test_bf16_variant_trains_with_finite_losses_close_to_eager(toy_velocity):
     eager = train(build(toy_velocity, behavior_steps=6), ["behavior"])["behavior"]
     bf16 = train(build(toy_velocity, behavior_steps=6, behavior_speedup="bf16"), ["behavior"])
-    e = [row["diffusion_loss"] for row in eager]
-    b = [row["diffusion_loss"] for row in bf16["behavior"]]
+    e = [row["loss/diffusion"] for row in eager]
+    b = [row["loss/diffusion"] for row in bf16["behavior"]]
     assert all(np.isfinite(b)) and b != e  # bf16 arithmetic, not the eager path
     # same noise draws: each step's loss within bf16 rounding of eager's (~3 digits)
     assert np.allclose(b, e, rtol=0.05)

@@ -53,9 +53,9 @@ def test_online_switching_asks_the_runner_for_one_episode_per_iteration(toy_velo
     assert [len(s) for s in seeds] == [1] * len(logs) and len({s[0] for s in seeds}) == len(logs)
     assert rollouts.env_steps == len(logs) * task.horizon, "every step counted"
     for log in logs:
-        assert log["cost_estimate_raw"] == int(log["cost_estimate_raw"])  # an episode's 0/1 sum
-        assert np.isclose(log["cost_estimate"], log["cost_estimate_raw"] / 10.1)  # kappa + 0.1
-        assert "online_return" in log
+        assert log["cost/estimate_raw"] == int(log["cost/estimate_raw"])  # an episode's 0/1 sum
+        assert np.isclose(log["cost/estimate"], log["cost/estimate_raw"] / 10.1)  # kappa + 0.1
+        assert "online/return" in log
 
 
 def test_switching_follows_the_cost_estimate(toy_velocity, monkeypatch):
@@ -65,9 +65,9 @@ def test_switching_follows_the_cost_estimate(toy_velocity, monkeypatch):
     raw = iter([100.0, 100.0, 4.0, 10.0, 20.0, 5.0, 15.0, 15.1])
     monkeypatch.setattr(algo, "_cost_estimate", lambda k: next(raw))
     logs = train(algo, stages=("adapt",))["adapt"]
-    taken = [next(b for b in ("reward", "both", "cost") if log[f"branch_{b}"]) for log in logs]
+    taken = [next(b for b in ("reward", "both", "cost") if log[f"branch/{b}"]) for log in logs]
     assert taken == ["reward", "reward", "reward", "both", "cost", "reward", "both", "cost"]
-    assert logs[-1]["branch_reward_total"] == 4 and logs[-1]["branch_cost_total"] == 2
+    assert logs[-1]["branch/reward_total"] == 4 and logs[-1]["branch/cost_total"] == 2
 
 
 @pytest.mark.parametrize(
@@ -88,11 +88,11 @@ def test_every_option_runs_all_three_branches(toy_velocity, monkeypatch, options
     original = algo._cost_estimate
     monkeypatch.setattr(algo, "_cost_estimate", lambda k: (original(k), next(raw))[1])
     logs = train(algo, stages=("adapt",))["adapt"]
-    assert [log["branch_both"] for log in logs] == [0, 1, 0, 0, 1, 0]
+    assert [log["branch/both"] for log in logs] == [0, 1, 0, 0, 1, 0]
     for log in logs:
         assert all(np.isfinite(v) for v in log.values()), log
     if options.get("lagrangian", "none") != "none":
-        assert "lambda" in logs[2]
+        assert "lagrangian/lambda" in logs[2]
     after = list(algo.actor.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, after)), "the policy moved"
 

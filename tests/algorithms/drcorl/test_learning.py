@@ -32,7 +32,7 @@ def test_drcorl_is_safe_and_beats_bc_safe_on_toy_velocity(tmp_path):
     for record in drcorl:
         assert record["metrics"]["normalised_cost"]["mean"] <= 1.0, record["metrics"]
         for branch in ("reward", "both", "cost"):
-            assert _last_logged(results, record, f"branch_{branch}_total") > 0, branch
+            assert _last_logged(results, record, f"branch/{branch}_total") > 0, branch
     reward = np.mean([r["metrics"]["normalised_reward"]["mean"] for r in drcorl])
     baseline = np.mean([r["metrics"]["normalised_reward"]["mean"] for r in bc_safe])
     assert reward >= baseline, (reward, baseline)

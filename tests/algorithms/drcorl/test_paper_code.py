@@ -174,8 +174,8 @@ def test_pid_threshold_zero_drives_lambda_from_the_whole_mean_qc(toy_velocity):
         error = mean_qc - target
         kp, ki, kd = 0.1, 0.003, 0.001  # the code's gains; first call: I = D = relu(e)
         expected = max(0.0, kp * max(0.0, error) + ki * max(0.0, error) + kd * max(0.0, error))
-        assert np.isclose(out["lambda"], expected, rtol=1e-5)
-        lambdas[mode] = out["lambda"]
+        assert np.isclose(out["lagrangian/lambda"], expected, rtol=1e-5)
+        lambdas[mode] = out["lagrangian/lambda"]
     assert lambdas["zero"] > lambdas["horizon"]
 
 

@@ -63,9 +63,9 @@ def test_both_iterations_log_both_cosines_and_the_summary_averages_them(toy_velo
         algo = build(toy_velocity, manipulation=manipulation, cost_threshold=0.5)
         algo.config.slack_upper = 1e9
         logs = train(algo)["adapt"]
-        both = [log for log in logs if log["branch_both"] == 1.0]
+        both = [log for log in logs if log["branch/both"] == 1.0]
         assert both, "the band covers every estimate"
         for log in both:
-            assert -1.0 <= log["cos_grad"] <= 1.0 and -1.0 <= log["cos_adam_delta"] <= 1.0
+            assert -1.0 <= log["grad/cos"] <= 1.0 and -1.0 <= log["grad/cos_adam_delta"] <= 1.0
         summary = algo.summary()
-        assert math.isclose(summary["mean_cos_grad"], sum(b["cos_grad"] for b in both) / len(both))
+        assert math.isclose(summary["mean_cos_grad"], sum(b["grad/cos"] for b in both) / len(both))
