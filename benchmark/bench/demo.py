@@ -4,14 +4,17 @@ Every algorithm is built with its `demo` config on each demo task, and each of i
 timed per update step (CPU time of this process, one torch thread, after warm-up) on batches
 the algorithm's own batch source draws. A step's time times the stage's budget is one
 training's cost; the profile's runs multiply it (a stage shared across cost limits is trained
-once per task and seed, as the sweep groups those runs). One evaluation (the profile's episodes
-and envs) is timed the same way and counted once per record. The sum over methods divided by
-the sweep's workers is the projected wall time of `make table`'s sweep on an idle machine:
+once per task and seed, as the sweep groups those runs). The runs counted are those `make
+table` trains (`sweep --table-only`). One evaluation (the profile's episodes and envs) is timed
+the same way and counted once per record. Optimizers are fused as the runner fuses them. The
+sum over methods divided by the sweep's workers is the projected wall time of `make table`'s
+sweep on an idle machine:
 the number the 5-minute target is about, without the noise of timing a whole sweep.
 
 Rows carry `before_cpu_s` from `reports/bench/demo_before.json` when that file has the same
-method and task: the same measurement of the budgets the demo had before they were cut (see
-the README's "What make table shows"). Set `WRITE_DEMO_BEFORE=1` to write that file instead.
+method and task: this measurement as it was before `make table` was made faster (every run of
+the demo profile, the budgets of then, per-tensor Adam), as this section measured it on commit
+dee24f0; see the README's "What make table shows".
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from benchmark.interface import TrainContext, to_torch
 from benchmark.paths import reports_dir
 from benchmark.profiles import load_profile, resolve_config
 from benchmark.registry import load
+from benchmark.runner.trainer import fuse_cpu_adam
 from benchmark.tasks import get_task
 
 PROFILE = "demo"
@@ -73,6 +77,9 @@ def _measure(name: str, task_name: str, profile, budget_s: float) -> dict:
     task = get_task(task_name)
     config = resolve_config(name, entry.config_cls, task_name, profile, {})
     limits = profile.limits_for(task, name)
+    # `make table` trains the runs its table shows (sweep --table-only): a cost-conditioned
+    # model serves every limit, the others train at the table's limits only
+    trained = limits if entry.cost_conditioned else profile.table_limits_for(task)
     context = TrainContext(
         task=task,
         dataset=load_dataset(task, source=profile.data),
@@ -83,15 +90,16 @@ def _measure(name: str, task_name: str, profile, budget_s: float) -> dict:
     )
     torch.manual_seed(0)
     algorithm = entry.cls(entry.config_cls(**config), context)
+    fuse_cpu_adam(algorithm, context.device)  # as the runner does
     seeds = len(profile.seeds)
-    trainings = seeds if entry.cost_conditioned else seeds * len(limits)
+    trainings = seeds if entry.cost_conditioned else seeds * len(trained)
     train_s, detail = 0.0, []
     for stage in algorithm.stages:
         per_step, timed = _cpu_seconds_per_step(algorithm, stage, budget_s)
         runs = seeds if stage.shared_across_cost_limits else trainings
         train_s += per_step * stage.steps * runs
         detail.append(f"{stage.name} {stage.steps}x{stage.batch_size} {per_step * 1e3:.2f}ms")
-    eval_s = _evaluation_cpu_s(algorithm, task, max(limits), profile) * seeds * len(limits)
+    eval_s = _evaluation_cpu_s(algorithm, task, max(limits), profile) * seeds * len(trained)
     return {
         "section": "demo",
         "what": f"{name} {task_name}",
@@ -135,7 +143,4 @@ def run(quick: bool) -> list[dict]:
     if before and all("before_cpu_s" in r for r in rows):
         summary["before_wall_min"] = sum(before.values()) / WORKERS / 60
     rows.append(summary)
-    if os.environ.get("WRITE_DEMO_BEFORE") == "1":
-        path = reports_dir() / "bench" / BEFORE_FILE
-        path.write_text(json.dumps({"rows": rows[:-1]}, indent=1))
     return rows

@@ -63,6 +63,46 @@ def pick_device(requested: str | None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+FUSABLE_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
+
+
+def fuse_cpu_adam(algorithm: Any, device: torch.device) -> int:
+    """Switch every Adam/AdamW the algorithm holds to torch's fused CPU kernel; the count.
+
+    The same update rule as the per-tensor loop torch defaults to on the CPU, in one kernel
+    per step instead of a dozen small ops per parameter: at the toy and sim sizes, where a step
+    is mostly per-op overhead, osrl-lib's methods train 20-40% faster (`make bench`, section
+    `demo`). The results agree with the default loop to rounding, not bit for bit. The
+    optimizers are found by walking the algorithm's attributes (osrl-lib builds its own), so
+    no algorithm file needs to know."""
+    if device.type != "cpu":
+        return 0
+    seen: set[int] = set()
+    count = 0
+
+    def visit(obj: Any, depth: int) -> None:
+        nonlocal count
+        if id(obj) in seen or depth > 4 or isinstance(obj, (torch.Tensor, np.ndarray)):
+            return
+        seen.add(id(obj))
+        if isinstance(obj, FUSABLE_OPTIMIZERS):
+            for group in obj.param_groups:
+                group["fused"], group["foreach"] = True, False
+            count += 1
+            return
+        children = (
+            obj.values() if isinstance(obj, dict)
+            else obj if isinstance(obj, (list, tuple))
+            else vars(obj).values() if hasattr(obj, "__dict__") and not isinstance(obj, type)
+            else ()
+        )  # fmt: skip
+        for child in children:
+            visit(child, depth + 1)
+
+    visit(algorithm, 0)
+    return count
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -283,6 +323,7 @@ class Trainer:
         seed_everything(self.plan.spec.seed)
         self.context = self.make_context()
         self.algorithm = self.new_algorithm()
+        fuse_cpu_adam(self.algorithm, self.device)
 
     def restore(self) -> None:
         """Resume from this run's checkpoint, else reuse the shared stages' artifact."""
