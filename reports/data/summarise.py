@@ -60,7 +60,7 @@ def main() -> None:
         "the criteria are those of [docs/datasets.md](../../docs/datasets.md). Written by",
         "`.venv/bin/python reports/data/summarise.py`.",
         "",
-        "| task | meets the criteria | trajectories | κ | collection (wall, shared machine) | card |",
+        "| task | meets the criteria | trajectories | κ | collection (wall, shared) | card |",
         "|---|---|---|---|---|---|",
     ]
     lines += [_row(task, cards.get(task)) for task in TASK_SETS["table"]]
