@@ -15,6 +15,7 @@ import torch
 
 from benchmark.data.dataset import from_arrays
 from benchmark.interface import TrainContext
+from benchmark.runner.trainer import fuse_cpu_adam
 from benchmark.tasks import get_task
 
 TASKS = ("CarGoal1", "CarRun")
@@ -95,6 +96,7 @@ def run(quick: bool) -> list[dict]:
             )
             torch.manual_seed(0)
             algo = entry.cls(config, ctx)
+            fuse_cpu_adam(algo, device)  # as the runner does
             for stage in algo.stages:
                 ms = _time_stage(algo, stage, steps, warmup, device)
                 rows.append(

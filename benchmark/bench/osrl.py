@@ -24,6 +24,7 @@ import torch
 
 from benchmark.data.dataset import from_arrays
 from benchmark.interface import TrainContext, to_torch
+from benchmark.runner.trainer import fuse_cpu_adam
 from benchmark.tasks import DSRL_TASKS, TaskSpec, get_task
 
 ALGORITHMS = ("bc_safe", "bcq_lag", "bear_lag", "cpq", "coptidice", "cdt")
@@ -107,6 +108,7 @@ def _measure(algorithm: str, task: TaskSpec, device: torch.device, quick: bool) 
     )
     torch.manual_seed(0)
     adapter = entry.cls(config, ctx)
+    fuse_cpu_adam(adapter, device)  # as the runner does
     ms, ms_batch, steps = _time_updates(adapter, device, quick)
     stage = adapter.stages[0]
     return {
