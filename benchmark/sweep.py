@@ -408,8 +408,9 @@ def _budget_text(config: dict) -> str:
     return ", ".join(f"{k}={config[k]:,}" for k in keys if isinstance(config[k], int))
 
 
-def _describe(plans: list[RunPlan], todo: list[RunPlan], every: int) -> None:
-    where = "in the profile" if len(plans) == every else "selected"
+def _describe(plans: list[RunPlan], todo: list[RunPlan], every: int | None = None) -> None:
+    """What a sweep will do; `every`: the profile's number of runs when `plans` is narrowed."""
+    where = "in the profile" if every in (None, len(plans)) else "selected"
     print(f"{len(plans)} runs {where}, {len(plans) - len(todo)} done, {len(todo)} to run")
     budgets: dict[str, set[str]] = {}
     for plan in plans:
