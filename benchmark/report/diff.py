@@ -412,10 +412,25 @@ def make_diff(results_dir: Path, profile: str, skip_invalid: bool = False) -> Di
 
     cells, _, _ = report_cells(results_dir, profile, table_limits=False, skip_invalid=skip_invalid)
     published = {"table": published_table(), "cost-limit ablation": published_cost_limits()}
-    ratios = budget_ratios(read_records(results_dir, profile).records, reference_budgets())
+    records = read_records(results_dir, profile).records
+    ratios = budget_ratios(records, reference_budgets())
     frame = diff_frame(cells, published, ratios)
     tasks = task_order({c.task for c in cells})
-    return DiffReport(frame, render_markdown(frame, profile, tasks, budget_header(ratios)))
+    header = data_header(records) + budget_header(ratios)
+    return DiffReport(frame, render_markdown(frame, profile, tasks, header))
+
+
+def data_header(records: list[dict]) -> list[str]:
+    """A warning line when any record trained on data other than DSRL's own files."""
+    sources = sorted({r.get("dataset", {}).get("source", "unknown") for r in records} - {"dsrl"})
+    if not sources:
+        return []
+    return [
+        f"**Not DSRL's data:** runs of this profile trained on {', '.join(sources)} data, not "
+        "on the DSRL datasets the published numbers come from; rewards and costs are not "
+        "comparable, and the safety verdicts only say how the methods behave on other data.",
+        "",
+    ]
 
 
 def write_diff(report: DiffReport, out_dir: Path) -> list[Path]:

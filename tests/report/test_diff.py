@@ -102,3 +102,18 @@ def test_carrun_baselines_are_compared_at_both_candidate_limits(
     assert at_10.published_reward == pytest.approx(0.97)
     assert "listed at κ=30 (assumed)" in at_10.note
     assert rows[rows.cost_limit == 30.0].iloc[0].status == "missing"
+
+
+def test_the_header_says_when_the_data_is_not_dsrls(tmp_path, make_record, write_record):
+    for seed in range(2):
+        write_record(
+            tmp_path / "dsrl",
+            make_record("drcorl", "CarGoal1", 10.0, seed, 0.8, 0.2, source="dsrl"),
+        )
+        write_record(
+            tmp_path / "gen",
+            make_record("drcorl", "CarGoal1", 10.0, seed, 0.8, 0.2, source="generated"),
+        )
+    assert "Not DSRL's data" not in make_diff(tmp_path / "dsrl", "golden").markdown
+    md = make_diff(tmp_path / "gen", "golden").markdown
+    assert "**Not DSRL's data:** runs of this profile trained on generated data" in md
