@@ -13,6 +13,7 @@ run's `status.json` heartbeat, and the submitit logs listed in `submissions.json
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -39,6 +40,19 @@ SNAPSHOT_PACKAGES = ("benchmark", "algorithms", "baselines")
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60  # local runs are never killed for time
 
 
+def _run_cells(profile: Profile):
+    """(algorithm, task, seed, limit or None) of every run of the profile, unplanned."""
+    from benchmark.registry import load
+
+    for algorithm in profile.algorithms:
+        conditioned = load(algorithm).cost_conditioned
+        for task_name in profile.tasks:
+            limits = profile.limits_for(get_task(task_name), algorithm)
+            for seed in profile.seeds:
+                for limit in [None] if conditioned else list(limits):
+                    yield algorithm, task_name, seed, limit
+
+
 def expand(
     profile: Profile,
     overrides: dict[str, Any],
@@ -48,27 +62,20 @@ def expand(
 ) -> list[RunPlan]:
     """Every run of the profile: algorithms x tasks x seeds x cost limits (one run per
     (task, seed) for cost-conditioned algorithms)."""
-    from benchmark.registry import load
 
     plans = []
-    for algorithm in profile.algorithms:
-        conditioned = load(algorithm).cost_conditioned
-        for task_name in profile.tasks:
-            limits = profile.limits_for(get_task(task_name), algorithm)
-            for seed in profile.seeds:
-                per_run = [None] if conditioned else list(limits)
-                for limit in per_run:
-                    spec = RunSpec(
-                        algorithm=algorithm,
-                        task=task_name,
-                        seed=seed,
-                        cost_limit=limit,
-                        profile=profile.ref,
-                        overrides=overrides,
-                        log=log,
-                        device=device,
-                    )
-                    plans.append(plan_run(spec, dataset_cache))
+    for algorithm, task_name, seed, limit in _run_cells(profile):
+        spec = RunSpec(
+            algorithm=algorithm,
+            task=task_name,
+            seed=seed,
+            cost_limit=limit,
+            profile=profile.ref,
+            overrides=overrides,
+            log=log,
+            device=device,
+        )
+        plans.append(plan_run(spec, dataset_cache))
     return plans
 
 
@@ -426,15 +433,18 @@ def cli_sweep(args) -> int:
     profile = load_profile(args.profile)
     overrides = parse_overrides(args.overrides)
     check_device_name(args.device)  # its availability is checked where each run trains
-    plans = expand(profile, overrides, {}, tuple(args.log), args.device)
-    every = len(plans)
-    if args.task:
+    every = None
+    if args.task:  # before planning: the other tasks' datasets need not exist
         task = get_task(args.task).name
         if task not in profile.tasks:
             listed = ", ".join(profile.tasks)
             raise ConfigError(f"--task {args.task}: profile {profile.name} has {listed}")
-        plans = [p for p in plans if p.task.name == task]
+        every = sum(1 for _ in _run_cells(profile))
+        profile = dataclasses.replace(profile, tasks=(task,))
+    plans = expand(profile, overrides, {}, tuple(args.log), args.device)
+    if args.task:
         print(f"--task {task}: the {len(plans)} of the profile's {every} runs on it")
+    every = every or len(plans)
     if args.table_only:
         selected = len(plans)
         plans = table_plans(profile, plans)

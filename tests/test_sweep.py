@@ -88,6 +88,16 @@ def test_table_only_and_task_narrow_the_sweep_to_the_runs_shown(tmp_path, capsys
     assert "profile narrow has ToyVelocity, ToyPointGoal" in capsys.readouterr().err
 
 
+def test_task_plans_only_that_task_so_other_tasks_need_no_data(tmp_path, capsys):
+    # CarGoal1 has no dataset here (no DSRL file, nothing generated): planning it would fail
+    profile = write_profile(
+        tmp_path, "partial", "algorithms: [bc_safe]\ntasks: [ToyVelocity, CarGoal1]\n"
+    )
+    args = ["sweep", "--profile", profile, "--dry-run", "--results", str(tmp_path)]
+    assert main([*args, "--task", "ToyVelocity"]) == 0
+    assert "the 1 of the profile's 2 runs on it" in capsys.readouterr().out
+
+
 def test_sweep_device_names_are_checked_at_submission_and_reach_every_run(tmp_path, capsys):
     from benchmark.sweep import expand
 
