@@ -132,12 +132,8 @@ def budget_ratios(records: list[dict], reference: dict[tuple[str, str], int]) ->
 
 
 def _ratio_text(values: list[float]) -> str:
-    lo, hi = min(values), max(values)
-    return (
-        _fmt_ratio(lo)
-        if math.isclose(lo, hi, rel_tol=1e-3)
-        else f"{_fmt_ratio(lo)}–{_fmt_ratio(hi)}"
-    )
+    lo, hi = _fmt_ratio(min(values)), _fmt_ratio(max(values))
+    return lo if lo == hi else f"{lo}–{hi}"  # one number when the range rounds to one
 
 
 def _fmt_ratio(x: float) -> str:
