@@ -95,7 +95,7 @@ def _measure(name: str, task_name: str, profile, budget_s: float) -> dict:
     trainings = seeds if entry.cost_conditioned else seeds * len(trained)
     train_s, detail = 0.0, []
     for stage in algorithm.stages:
-        per_step, timed = _cpu_seconds_per_step(algorithm, stage, budget_s)
+        per_step, _ = _cpu_seconds_per_step(algorithm, stage, budget_s)
         runs = seeds if stage.shared_across_cost_limits else trainings
         train_s += per_step * stage.steps * runs
         detail.append(f"{stage.name} {stage.steps}x{stage.batch_size} {per_step * 1e3:.2f}ms")
