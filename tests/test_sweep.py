@@ -80,7 +80,8 @@ def test_table_only_and_task_narrow_the_sweep_to_the_runs_shown(tmp_path, capsys
     out = capsys.readouterr().out
     # bc_safe at the table's limits only (kappa 20 on ToyVelocity); caps unchanged
     assert "the 8 of these 12 runs the table shows" in out
-    assert "bc_safe/ToyVelocity/seed0/k10" not in out.replace(" ", "")
+    assert "bc_safe ToyVelocity kappa=20 seed=0" in out
+    assert "bc_safe ToyVelocity kappa=10 seed=0" not in out
     assert main([*base, "--task", "ToyVelocity", "--table-only"]) == 0
     out = capsys.readouterr().out
     assert "the 8 of the profile's 12 runs on it" in out and "the 4 of these 8" in out
