@@ -1,0 +1,12 @@
+# Sourced by the reports' run_all.sh scripts: one `benchmark run` at a time on one core, each
+# printed with its start time; `wait_for TASK` blocks until TASK's generated dataset exists.
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export OMP_NUM_THREADS=1
+PY=.venv/bin/python
+run() { echo "[$(date -u +%H:%M:%S)] $*"; timeout 3600 $PY -m benchmark run "$@" 2>&1 | grep -v "it/s" | tail -3; }
+wait_for() {
+  until $PY -c "from benchmark.data import load_dataset; from benchmark.tasks import get_task; load_dataset(get_task('$1'), source='generated')" 2>/dev/null; do
+    sleep 60
+  done
+}
