@@ -236,6 +236,11 @@ class Config:
     pid_threshold: Literal["horizon", "zero"] = "horizon"
     """PID target for mean Qc: `horizon` = kappa (1-gamma^L)/((1-gamma) L), what the authors
     intended (12.99 on CarRun); `zero` = the 0.0 their code ends up with (drcorl.md §1.3 C6)."""
+    pid_signal: Literal["critic", "policy_eval"] = "critic"
+    """What the PID's error reads, mean Q_c(s, pi(s)) on the batch minus its target: `critic`
+    = the IQL cost critic that guides the policy (the code); `policy_eval` = the
+    policy-evaluation ensemble's targets (needs cost_signal=policy_eval; issue 12: on CarRun
+    the IQL critic's Q_c stayed below the target, so lambda stayed ~0 while the cost rose)."""
     reward_rescale: Literal["authors", "episodes", "none"] = "authors"
     """`authors`: r * 1000 / (max - min) of returns over segments ending at terminals or every
     1000 steps (drcorl.md §1.0); `episodes`: the same over true episodes; `none`."""
@@ -261,6 +266,13 @@ def _check_config(config: Config, ctx: TrainContext) -> None:
             "which only a protocol that allows interaction (`paper`) provides; "
             f"this run has protocol={ctx.protocol!r}. Use switching=critic (the offline "
             "default) or run with the paper protocol."
+        )
+    if config.pid_signal == "policy_eval" and not (
+        config.switching == "critic" and config.cost_signal == "policy_eval"
+    ):
+        raise ConfigError(
+            "drcorl: pid_signal=policy_eval reads the policy-evaluation ensemble, which only "
+            "switching=critic with cost_signal=policy_eval trains; set those or pid_signal=critic"
         )
     if config.checkpoint_selection == "online_best" and config.switching != "online":
         raise ConfigError(
@@ -695,7 +707,7 @@ class DRCORL:
         def lagrangian_guidance(a: torch.Tensor) -> torch.Tensor:
             if c.lagrangian == "pid":
                 with torch.no_grad():
-                    error = q_c.mean(obs, a).mean().item() - self.pid_target
+                    error = self._pid_q(obs, a) - self.pid_target
                 lam = self.pid.update(error)
             else:
                 lam = c.lagrangian_lambda
@@ -703,6 +715,12 @@ class DRCORL:
             return q_guidance(q_r, obs, a) - lam * q_guidance(q_c, obs, a)
 
         return lagrangian_guidance
+
+    def _pid_q(self, obs: torch.Tensor, act: torch.Tensor) -> float:
+        """mean Q_c(s, a) over the batch, from the critic `pid_signal` names."""
+        if self.config.pid_signal == "policy_eval":
+            return self.pe.target(obs, act).mean().item()
+        return self.cost_critic.q_target.mean(obs, act).mean().item()
 
     def _both_step(self, obs, reward_guidance, cost_guidance, beta: float) -> dict[str, float]:
         params = list(self.actor.parameters())

@@ -21,6 +21,7 @@ PROFILES = ("drcorl-sim", "drcorl-sim-code")
 VARIANTS = (
     "DRCORL honest (policy_eval)",
     "DRCORL honest (iql)",
+    "DRCORL honest (policy_eval, PID on policy_eval)",
     "DRCORL paper-code",
     "BC-Safe",
 )
@@ -32,7 +33,10 @@ def variant(record: dict) -> str:
     config = record["config"]
     if config.get("switching") == "online":
         return "DRCORL paper-code"
-    return f"DRCORL honest ({config.get('cost_signal', 'iql')})"
+    signal = config.get("cost_signal", "iql")
+    if config.get("pid_signal", "critic") == "policy_eval":
+        return f"DRCORL honest ({signal}, PID on policy_eval)"
+    return f"DRCORL honest ({signal})"
 
 
 LOGGED_COSINES = {
@@ -135,6 +139,68 @@ def table(data: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def over_seeds(data: list[dict]) -> list[dict]:
+    """Per (task, variant): seeds landed, mean reward and cost, how many seeds were safe."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in data:
+        groups.setdefault((r["task"], r["variant"]), []).append(r)
+    out = []
+    for (task, name), runs in groups.items():
+        estimates = [r["estimate"] / r["kappa"] for r in runs if r["estimate"] is not None]
+        out.append(
+            {
+                "task": task,
+                "variant": name,
+                "seeds": sorted(r["seed"] for r in runs),
+                "reward": statistics.mean(r["reward"] for r in runs),
+                "cost": statistics.mean(r["cost"] for r in runs),
+                "safe": sum(r["cost"] <= 1.0 for r in runs),
+                "estimate": statistics.mean(estimates) if estimates else None,
+            }
+        )
+    return out
+
+
+def seeds_table(groups: list[dict]) -> str:
+    lines = [
+        "| task | variant | seeds | mean reward | mean cost | safe seeds | mean estimate / kappa |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for g in groups:
+        seeds = ",".join(str(s) for s in g["seeds"])
+        lines.append(
+            f"| {g['task']} | {g['variant']} | {seeds} | {_fmt(g['reward'])} | "
+            f"{_fmt(g['cost'])} | {g['safe']}/{len(g['seeds'])} | {_fmt(g['estimate'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def target(groups: list[dict], honest: str = "DRCORL honest (policy_eval)") -> str:
+    """Issue 12's goal, checked on what landed: the honest default safe on every (task, seed)
+    and its mean reward >= BC-Safe's on at least two tasks."""
+    by = {(g["task"], g["variant"]): g for g in groups}
+    tasks = sorted({g["task"] for g in groups if (g["task"], honest) in by})
+    unsafe = [
+        f"{t} ({len(by[t, honest]['seeds']) - by[t, honest]['safe']} of "
+        f"{len(by[t, honest]['seeds'])} seeds)"
+        for t in tasks
+        if by[t, honest]["safe"] < len(by[t, honest]["seeds"])
+    ]
+    better = [
+        t if by[t, honest]["safe"] == len(by[t, honest]["seeds"]) else f"{t} (but unsafe)"
+        for t in tasks
+        if (t, "BC-Safe") in by and by[t, honest]["reward"] >= by[t, "BC-Safe"]["reward"]
+    ]
+    reached = not unsafe and len(better) >= 2
+    return (
+        f"Target ({honest}: safe on every (task, seed), mean reward >= BC-Safe's on at least "
+        f"two tasks): **{'reached' if reached else 'not reached'}**. "
+        f"Unsafe: {', '.join(unsafe) or 'none'}. "
+        f"Reward >= BC-Safe: {', '.join(better) or 'no task'} "
+        f"(of {len(tasks)}: {', '.join(tasks)}).\n"
+    )
+
+
 def figure(data: list[dict], out: Path) -> None:
     import matplotlib
 
@@ -144,7 +210,11 @@ def figure(data: list[dict], out: Path) -> None:
     drcorl = [r for r in data if r["variant"].startswith("DRCORL honest")]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     markers = {"HalfCheetahVelocity": "o", "CarRun": "s", "PointGoal1": "^"}
-    colours = {"DRCORL honest (policy_eval)": "tab:green", "DRCORL honest (iql)": "tab:red"}
+    colours = {
+        "DRCORL honest (policy_eval)": "tab:green",
+        "DRCORL honest (iql)": "tab:red",
+        "DRCORL honest (policy_eval, PID on policy_eval)": "tab:purple",
+    }
     top = 1.0
     for r in drcorl:
         if r["estimate"] is None:
@@ -165,7 +235,11 @@ def figure(data: list[dict], out: Path) -> None:
     ax1.set_title("Calibration of the switching signal")
     ax1.legend(fontsize=7)
     runs = [r for r in data if "branch_reward_after_warmup" in r and "honest" in r["variant"]]
-    labels = [f"{r['task'][:8]} {r['variant'].split('(')[-1][:-1]} s{r['seed']}" for r in runs]
+    short = {"policy_eval, PID on policy_eval": "pe+pid"}
+    labels = [
+        f"{r['task'][:8]} {short.get(v := r['variant'].split('(')[-1][:-1], v)} s{r['seed']}"
+        for r in runs
+    ]
     bottom = [0.0] * len(runs)
     for branch, colour in (("reward", "tab:blue"), ("both", "tab:orange"), ("cost", "tab:red")):
         values = [r[f"branch_{branch}_after_warmup"] for r in runs]
@@ -185,9 +259,15 @@ def main() -> None:
     parser.add_argument("--results", default="results")
     args = parser.parse_args()
     data = rows(Path(args.results))
-    (HERE / "table.md").write_text(table(data))
+    groups = over_seeds(data)
+    text = (
+        "## Every run\n\n" + table(data) + "\n## Over seeds\n\n" + seeds_table(groups) + "\n"
+        "Safe means normalised cost <= 1 on the 20 fixed episodes (C/kappa honest, C/(kappa+0.1)"
+        " paper-code; the selected checkpoint is not counted).\n\n" + target(groups)
+    )
+    (HERE / "table.md").write_text(text)
     figure(data, HERE / "figure")
-    print(table(data))
+    print(text)
 
 
 if __name__ == "__main__":

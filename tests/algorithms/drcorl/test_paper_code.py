@@ -221,3 +221,36 @@ def test_online_best_offers_what_the_codes_rule_keeps(toy_velocity):
 def test_online_best_needs_online_switching(toy_velocity):
     with pytest.raises(ConfigError, match="online_best"):
         build(toy_velocity, checkpoint_selection="online_best")
+
+
+def test_pid_signal_policy_eval_drives_lambda_from_the_ensemble(toy_velocity):
+    """pid_signal=policy_eval: the PID error is the ensemble targets' mean Q_c(s, pi(s)) minus
+    the threshold, not the IQL cost critic's."""
+    algo = build(toy_velocity, lagrangian="pid", pid_threshold="zero", pid_signal="policy_eval")
+    train(algo, stages=("behavior", "critic", "extract", "cost_eval"))
+    obs = torch.as_tensor(toy_velocity.observations[:32])
+    with torch.no_grad():
+        act = algo.actor(obs)
+        # Push the ensemble's targets away from the IQL critic so the two sources differ.
+        for target in algo.pe.targets:
+            target[-1].bias.add_(5.0)
+        ensemble_q = algo.pe.target(obs, act).mean().item()
+        iql_q = algo.cost_critic.q_target.mean(obs, act).mean().item()
+    out = {}
+    algo._cost_guidance_fn(obs, out)(act)
+    kp, ki, kd = 0.1, 0.003, 0.001  # first call: P, I and D all see relu(error)
+    assert np.isclose(out["lagrangian/lambda"], (kp + ki + kd) * max(ensemble_q, 0.0), rtol=1e-5)
+    assert not np.isclose(out["lagrangian/lambda"], (kp + ki + kd) * max(iql_q, 0.0), rtol=1e-3)
+
+
+@pytest.mark.parametrize("options", [{"cost_signal": "iql"}, {"switching": "online"}])
+def test_pid_signal_policy_eval_needs_the_ensemble(toy_velocity, options):
+    with pytest.raises(ConfigError, match="pid_signal=policy_eval"):
+        build(
+            toy_velocity,
+            protocol="paper",
+            rollout=lambda *a: None,
+            lagrangian="pid",
+            pid_signal="policy_eval",
+            **options,
+        )
