@@ -35,7 +35,9 @@ profile `paper-code` sets every one of them back to the code's):
   the cosine of both (`cos_grad`, `cos_adam_delta`).
 - Per-sample cost targets in IQL; the code's batch-mean bug is `cost_critic_batch_mean_bug`.
 - The PID Lagrangian uses the threshold the authors intended (`pid_threshold="horizon"`);
-  the code's effective 0.0 is `pid_threshold="zero"` (drcorl.md §1.3 C6, §4 #9).
+  the code's effective 0.0 is `pid_threshold="zero"` (drcorl.md §1.3 C6, §4 #9). Its error
+  reads the IQL cost critic as the code does; `pid_signal="policy_eval"` (ours, not a default)
+  reads the policy-evaluation ensemble instead.
 - Minibatches are drawn i.i.d. by the runner (the code cycles a permutation); phase B runs
   `critic_steps` (the code trains 1M and loads the 500k checkpoint).
 """
