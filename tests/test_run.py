@@ -62,6 +62,35 @@ def test_identity_covers_meaning_only():
     assert plan_run(spec(overrides={"steps": 61})).record_ids != a.record_ids
 
 
+def test_an_option_at_its_id_neutral_default_leaves_the_id_as_before():
+    """DRCORL's `pid_signal` came after records existed: at its earlier value ("critic") the
+    id is the one the config without the option hashes to; any other value changes it."""
+    from benchmark.runner.plan import identity_config, stable_hash
+
+    drcorl = spec(algorithm="drcorl", profile="demo", overrides={})
+    plan = plan_run(drcorl)
+    assert plan.config["pid_signal"] == "critic"
+    without = {k: v for k, v in plan.config.items() if k != "pid_signal"}
+    assert identity_config(plan.entry.config_cls, plan.config) == without
+    assert "pid_signal" in identity_config(
+        plan.entry.config_cls, {**plan.config, "pid_signal": "policy_eval"}
+    )
+    identity = {
+        "algorithm": "drcorl",
+        "task": "ToyVelocity",
+        "seed": 0,
+        "config": without,
+        "dataset_sha256": plan.dataset.sha256,
+        "protocol": "honest",
+        "cost_limit": 10.0,
+    }
+    assert plan.train_id == stable_hash(identity)
+    changed = plan_run(
+        spec(algorithm="drcorl", profile="demo", overrides={"pid_signal": "policy_eval"})
+    )
+    assert changed.train_id != plan.train_id
+
+
 def test_same_run_twice_gives_identical_metrics(tmp_path):
     [first] = execute(spec(), tmp_path / "a")
     [second] = execute(spec(), tmp_path / "b")

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -246,6 +246,9 @@ class Config:
     reward_rescale: Literal["authors", "episodes", "none"] = "authors"
     """`authors`: r * 1000 / (max - min) of returns over segments ending at terminals or every
     1000 steps (drcorl.md §1.0); `episodes`: the same over true episodes; `none`."""
+
+    ID_NEUTRAL_DEFAULTS: ClassVar[dict[str, str]] = {"pid_signal": "critic"}
+    """Options added after records existed, left out of the run id at these earlier values."""
 
 
 AUTHORS_RETURN_WINDOW = 1000

@@ -88,12 +88,20 @@ class RunPlan:
                 "algorithm": self.entry.name,
                 "task": self.task.name,
                 "seed": self.spec.seed,
-                "config": self.config,
+                "config": identity_config(self.entry.config_cls, self.config),
                 "dataset_sha256": self.dataset.sha256,
                 "stages": shared_stages,
             }
         )
         return Path(results) / "artifacts" / self.entry.name / f"{key}.pt"
+
+
+def identity_config(config_cls: type, config: dict[str, Any]) -> dict[str, Any]:
+    """The config as the run id sees it: an option a Config lists in `ID_NEUTRAL_DEFAULTS`
+    (added after records existed, its default being the earlier behaviour) is left out while
+    it has that value, so adding an option does not orphan every finished run."""
+    neutral = getattr(config_cls, "ID_NEUTRAL_DEFAULTS", {})
+    return {k: v for k, v in config.items() if not (k in neutral and v == neutral[k])}
 
 
 def stable_hash(payload: Any) -> str:
@@ -122,7 +130,7 @@ def plan_run(spec: RunSpec, dataset_cache: dict | None = None) -> RunPlan:
         "algorithm": entry.name,
         "task": task.name,
         "seed": spec.seed,
-        "config": config,
+        "config": identity_config(entry.config_cls, config),
         "dataset_sha256": dataset.sha256,
         "protocol": profile.protocol,
     }
