@@ -180,14 +180,12 @@ def target(groups: list[dict], honest: str = "DRCORL honest (policy_eval)") -> s
     and its mean reward >= BC-Safe's on at least two tasks."""
     by = {(g["task"], g["variant"]): g for g in groups}
     tasks = sorted({g["task"] for g in groups if (g["task"], honest) in by})
+    missed = {t: len(by[t, honest]["seeds"]) - by[t, honest]["safe"] for t in tasks}
     unsafe = [
-        f"{t} ({len(by[t, honest]['seeds']) - by[t, honest]['safe']} of "
-        f"{len(by[t, honest]['seeds'])} seeds)"
-        for t in tasks
-        if by[t, honest]["safe"] < len(by[t, honest]["seeds"])
+        f"{t} ({missed[t]} of {len(by[t, honest]['seeds'])} seeds)" for t in tasks if missed[t]
     ]
     better = [
-        t if by[t, honest]["safe"] == len(by[t, honest]["seeds"]) else f"{t} (but unsafe)"
+        f"{t} (but unsafe)" if missed[t] else t
         for t in tasks
         if (t, "BC-Safe") in by and by[t, honest]["reward"] >= by[t, "BC-Safe"]["reward"]
     ]
