@@ -132,7 +132,7 @@ def validate_record(record: Any, where: str = "record") -> dict:
 
 
 def _dataset_block(plan: RunPlan, cost_limit: float) -> dict:
-    from benchmark.data.card import dataset_card
+    from benchmark.data.card import dataset_card, failed_criteria
 
     card = dataset_card(plan.dataset, plan.task, cost_limit)
     keep = (
@@ -151,6 +151,8 @@ def _dataset_block(plan: RunPlan, cost_limit: float) -> dict:
         # `sha256sum FILE` prints (None for data made in memory: toy, random)
         "file_sha256": getattr(plan.dataset, "file_sha256", None),
         "card": {k: card[k] for k in keep if k in card},
+        # docs/datasets.md at this record's cost limit: [] means the data meets all four
+        "failed_criteria": failed_criteria(card),
     }
 
 
@@ -254,6 +256,12 @@ def records_frame(records: list[dict]):
                 "online": r["protocol"]["online"],
                 "data_source": r["dataset"]["source"],
                 "dataset_sha256": r["dataset"]["sha256"],
+                # None: a record from before the field (its data's criteria were not recorded)
+                "data_failed": (
+                    None
+                    if "failed_criteria" not in r["dataset"]
+                    else tuple(r["dataset"]["failed_criteria"])
+                ),
                 "reward": m["normalised_reward"]["mean"],
                 "reward_std": m["normalised_reward"]["std"],
                 "cost": m["normalised_cost"]["mean"],

@@ -54,6 +54,27 @@ def test_run_writes_one_valid_record(results_dir):
     assert log.startswith("stage,step,seconds,metric,value")
 
 
+def test_record_lists_the_dataset_criteria_the_data_fails(results_dir):
+    [record] = execute(spec(), results_dir)
+    assert record["dataset"]["failed_criteria"] == []  # the toy data meets all four
+
+
+def test_data_failing_the_criteria_is_warned_about_before_training(
+    results_dir, monkeypatch, capsys
+):
+    from benchmark.data import card
+
+    monkeypatch.setattr(card, "MIN_BEST_SAFE_NORMALISED", 5.0)  # no dataset reaches it
+    [record] = execute(spec(), results_dir)
+    assert record["dataset"]["failed_criteria"] == ["best_safe_return"]
+    err = capsys.readouterr().err
+    assert "warning: the toy dataset for ToyVelocity fails the docs/datasets.md" in err
+    log = (results_dir / "work" / "smoke" / record["train_id"] / "run.log").read_text()
+    lines = log.splitlines()
+    assert f"INFO run {record['train_id']}" in lines[0]
+    assert "WARNING the toy dataset" in lines[1] and "best_safe_return" in lines[1]
+
+
 def test_identity_covers_meaning_only():
     a, b = plan_run(spec()), plan_run(spec(device="cpu"))
     assert a.record_ids == b.record_ids, "the device is recorded, not hashed"

@@ -202,6 +202,39 @@ def verdict(card: dict[str, Any]) -> dict[str, Any]:
     return {"criteria": criteria, "meaningful": all(c["pass"] for c in criteria.values())}
 
 
+def failed_criteria(card: dict[str, Any]) -> list[str]:
+    """The names of the docs/datasets.md criteria `card` fails (empty: the data meets all)."""
+    return [name for name, c in card["verdict"]["criteria"].items() if not c["pass"]]
+
+
+def describe_failures(card: dict[str, Any]) -> str:
+    """Each failed criterion with its value and target, for a person to read."""
+    criteria = card["verdict"]["criteria"]
+    parts = []
+    for name in failed_criteria(card):
+        value = criteria[name]["value"]
+        shown = "n/a" if value is None else format(value, ".3g")
+        parts.append(f"{name} {shown} (target {criteria[name]['target']})")
+    return "; ".join(parts)
+
+
+def criteria_warning(
+    dataset: Dataset, task: TaskSpec | str, cost_limit: float | None = None
+) -> str | None:
+    """A warning for a run about to train on data other than DSRL's that fails the
+    docs/datasets.md criteria at `cost_limit` (None when it meets them, or it is DSRL's)."""
+    if dataset.source == "dsrl":
+        return None  # the published numbers come from these files, whatever their shape
+    card = dataset_card(dataset, task, cost_limit)
+    if card["verdict"]["meaningful"]:
+        return None
+    return (
+        f"the {dataset.source} dataset for {card['task']} fails the docs/datasets.md criteria "
+        f"at kappa={card['cost_limit']:g}: {describe_failures(card)}. A result on it may say "
+        "little about the method; the record lists the failed criteria."
+    )
+
+
 def format_card(card: dict[str, Any]) -> str:
     """A readable multi-line rendering of `card` for the terminal."""
 

@@ -39,7 +39,7 @@ from benchmark.report.records import (
     report_cells,
     task_order,
 )
-from benchmark.report.table import MARK_DOUBTFUL, fmt_mean_std, fmt_number
+from benchmark.report.table import MARK_DOUBTFUL, data_criteria_note, fmt_mean_std, fmt_number
 
 DIFF_COLUMNS = (
     "table",
@@ -412,7 +412,8 @@ def make_diff(results_dir: Path, profile: str, skip_invalid: bool = False) -> Di
     ratios = budget_ratios(records, reference_budgets())
     frame = diff_frame(cells, published, ratios)
     tasks = task_order({c.task for c in cells})
-    header = data_header(records) + budget_header(ratios)
+    criteria = data_criteria_note(cells)
+    header = data_header(records) + ([criteria, ""] if criteria else []) + budget_header(ratios)
     return DiffReport(frame, render_markdown(frame, profile, tasks, header))
 
 

@@ -183,6 +183,8 @@ class Cell:
     """(name, cost normalisation, evaluation episodes, online)."""
     data_source: str = ""
     data_sha256: str = ""
+    data_failed: tuple[str, ...] | None = ()
+    """The docs/datasets.md criteria the cell's data fails at its cost limit (None: unknown)."""
     missing_seeds: tuple[int, ...] = ()
     """Seeds other cells of the report (or the profile) have and this one lacks: labelled."""
     other_protocol: bool = False
@@ -281,7 +283,16 @@ def _one_cell(key: tuple, group: pd.DataFrame) -> Cell:
         protocol=protocols[0],
         data_source=datasets[0][0],
         data_sha256=datasets[0][1],
+        data_failed=_data_failed(group),
     )
+
+
+def _data_failed(group) -> tuple[str, ...] | None:
+    """The failed criteria of a cell's (single) dataset; None when no record says."""
+    if "data_failed" not in group:
+        return ()
+    known = [v for v in group["data_failed"] if v is not None]
+    return tuple(known[0]) if known else None
 
 
 def build_cells(records: pd.DataFrame, expected_seeds: Iterable[int] | None = None) -> list[Cell]:

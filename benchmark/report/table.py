@@ -284,7 +284,37 @@ def _averaged_cell(task: str, algorithm: str, group: list[Cell]) -> Cell:
         missing_seeds=tuple(sorted(every - set(common))),
         other_protocol=any(c.other_protocol for c in group),
         other_data=any(c.other_data for c in group),
+        data_failed=_union_failed(group),
     )
+
+
+def _union_failed(cells: list[Cell]) -> tuple[str, ...] | None:
+    """The criteria failed at any of the cells' cost limits; None when any cell's are unknown."""
+    if any(c.data_failed is None for c in cells):
+        return None
+    return tuple(sorted({name for c in cells for name in c.data_failed}))
+
+
+def data_criteria_note(cells: list[Cell]) -> str | None:
+    """Which tasks' data fails docs/datasets.md (so their rows say little), or is unchecked."""
+    per_task: dict[str, list[Cell]] = {}
+    for cell in cells:
+        per_task.setdefault(cell.task, []).append(cell)
+    failed = {t: _union_failed(group) for t, group in per_task.items()}
+    failing = [f"{t} ({', '.join(f)})" for t, f in failed.items() if f]
+    unknown = [t for t, f in failed.items() if f is None]
+    parts = []
+    if failing:
+        parts.append(
+            "Data that fails the docs/datasets.md criteria (see its dataset card), so these "
+            f"tasks' scores say little about the methods: {', '.join(failing)}."
+        )
+    if unknown:
+        parts.append(
+            f"Not checked against those criteria (records older than the check): "
+            f"{', '.join(unknown)}."
+        )
+    return " ".join(parts) or None
 
 
 # --------------------------------------------------------------------------- captions
@@ -359,6 +389,9 @@ def describe(
             f"{MARK_DATA} trained on another dataset than the other methods on that task "
             f"({', '.join(sorted({f'{c.data_source}' for c in cells if c.other_data}))})."
         )
+    criteria = data_criteria_note(cells)
+    if criteria:
+        notes.append(criteria)
     if with_published:
         notes.append(
             f"The {PUBLISHED_LABEL} rows: {SOURCE}; their protocol differs (DRCORL: one seed, "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -95,6 +96,17 @@ def _fail(work: Path, log: logging.Logger, error: BaseException) -> None:
             (work / "status.json").write_text(json.dumps({"state": "failed", "error": message}))
 
 
+def _warn_about_data(plan: RunPlan, log: logging.Logger) -> None:
+    """Say before training, on stderr and in run.log, when the data fails docs/datasets.md."""
+    from benchmark.data.card import criteria_warning
+
+    for cost_limit in plan.eval_cost_limits:
+        message = criteria_warning(plan.dataset, plan.task, cost_limit)
+        if message:
+            log.warning(message)
+            print(f"warning: {message}", file=sys.stderr)
+
+
 def execute_plan(plan: RunPlan, results: Path, show_progress: bool = False) -> list[dict]:
     device = pick_device(plan.spec.device)
     if device.type == "cpu":
@@ -110,6 +122,7 @@ def execute_plan(plan: RunPlan, results: Path, show_progress: bool = False) -> l
         raise
     log = trainer.log = _run_logger(work, plan.train_id)
     log.info("run %s: %s on %s", plan.train_id, plan.label(), device)
+    _warn_about_data(plan, log)
     started = time.monotonic()
     try:
         for name in WORK_FILES:  # a process killed mid-write (or a full disk) left these

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benchmark.data.card import describe_failures
 from benchmark.tasks import TASK_SETS
 
 HERE = Path(__file__).resolve().parent
@@ -27,10 +28,7 @@ def _cards() -> dict[str, dict]:
 def _row(task: str, card: dict | None) -> str:
     if card is None:
         return f"| {task} | not collected yet | | | | |"
-    criteria = card["verdict"]["criteria"]
-    failed = [f"{name} {c['value']:.3g} (target {c['target']})" for name, c in criteria.items()
-              if not c["pass"]]  # fmt: skip
-    meets = "yes" if card["verdict"]["meaningful"] else "no: " + "; ".join(failed)
+    meets = "yes" if card["verdict"]["meaningful"] else "no: " + describe_failures(card)
     collection = card.get("collection", {})
     minutes = collection.get("wall_seconds", 0.0) / 60
     name = f"{task}-generated"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,7 +10,14 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.data import card as card_module
-from benchmark.data.card import dataset_card, grid_occupancy, scatter_png
+from benchmark.data.card import (
+    criteria_warning,
+    dataset_card,
+    describe_failures,
+    failed_criteria,
+    grid_occupancy,
+    scatter_png,
+)
 from benchmark.data.dataset import from_arrays
 from benchmark.data.dsrl import write_dataset
 from benchmark.tasks import get_task
@@ -105,6 +113,31 @@ def test_verdict_pass_and_each_failure():
     card = dataset_card(none_safe, TASK, 10)
     assert card["best_safe_return"] is None and card["n_safe"] == 0
     assert card["verdict"]["criteria"]["best_safe_return"]["pass"] is False
+
+
+def test_failed_criteria_are_named_with_value_and_target():
+    assert failed_criteria(dataset_card(meaningful_dataset(), TASK, 10)) == []
+    weak_safe = trajectories([300.0] * 40 + [560.0] * 60, [0] * 40 + [30] * 60)
+    card = dataset_card(weak_safe, TASK, 10)
+    assert failed_criteria(card) == ["best_safe_return"]
+    best = card["best_safe_return_normalised"]
+    assert describe_failures(card) == (
+        f"best_safe_return {best:.3g} (target best safe return >= 0.7 normalised)"
+    )
+    none_safe = dataset_card(trajectories([560.0] * 5, [30] * 5), TASK, 10)
+    assert "best_safe_return n/a" in describe_failures(none_safe)
+
+
+def test_criteria_warning_only_for_failing_data_that_is_not_dsrls():
+    assert criteria_warning(meaningful_dataset(), TASK, 10) is None
+    weak_safe = trajectories([300.0] * 40 + [560.0] * 60, [0] * 40 + [30] * 60)
+    message = criteria_warning(weak_safe, TASK, 10)
+    assert "generated dataset for CarRun" in message and "kappa=10" in message
+    assert "best_safe_return" in message
+    # at kappa=30 the 60 trajectories of cost 30 are safe, and best safe return is 560
+    assert "best_safe_return" not in (criteria_warning(weak_safe, TASK, 30) or "")
+    # DSRL's own files are what the published numbers come from: no warning, whatever they hold
+    assert criteria_warning(dataclasses.replace(weak_safe, source="dsrl"), TASK, 10) is None
 
 
 def test_cost_limit_defaults_to_the_drcorl_one():

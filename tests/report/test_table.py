@@ -316,3 +316,22 @@ def test_paper_osrl_table_averages_over_the_three_limits_and_says_so(
 def test_a_single_limit_table_says_it_does_not_average(golden_results):
     caption = make_table(golden_results, "golden", reps=200).markdown.splitlines()[0]
     assert "Averaging: none over cost limits" in caption
+
+
+def test_data_failing_the_dataset_criteria_is_named_under_the_table(tmp_path, write_golden):
+    import json
+
+    write_golden(tmp_path)
+    md = make_table(tmp_path, "golden", reps=200).markdown
+    assert "docs/datasets.md" not in md  # every golden record says its data meets them
+    for path in (tmp_path / "runs" / "golden").glob("*.json"):
+        record = json.loads(path.read_text())
+        if record["task"] == "CarGoal1":
+            record["dataset"]["failed_criteria"] = ["best_safe_return", "safe_fraction"]
+        elif record["task"] == "ToyVelocity":
+            del record["dataset"]["failed_criteria"]  # a record from before the check
+        path.write_text(json.dumps(record))
+    md = make_table(tmp_path, "golden", reps=200).markdown
+    assert "fails the docs/datasets.md criteria" in md
+    assert "CarGoal1 (best_safe_return, safe_fraction)" in md
+    assert "Not checked against those criteria (records older than the check): ToyVelocity." in md
