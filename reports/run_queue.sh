@@ -4,7 +4,12 @@ set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export OMP_NUM_THREADS=1
 PY=.venv/bin/python
-run() { echo "[$(date -u +%H:%M:%S)] $*"; timeout 3600 $PY -m benchmark run "$@" 2>&1 | grep -v "it/s" | tail -3; }
+# tqdm redraws with \r: split those frames into lines so that dropping them (it/s) cannot drop the
+# result line that follows the last frame on the same line
+run() {
+  echo "[$(date -u +%H:%M:%S)] $*"
+  timeout 3600 $PY -m benchmark run "$@" 2>&1 | tr '\r' '\n' | grep -v -e "it/s" -e '^[[:space:]]*$' | tail -5
+}
 wait_for() {
   until $PY -c "from benchmark.data import load_dataset; from benchmark.tasks import get_task; load_dataset(get_task('$1'), source='generated')" 2>/dev/null; do
     sleep 60
