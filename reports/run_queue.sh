@@ -10,6 +10,8 @@ run() {
   echo "[$(date -u +%H:%M:%S)] $*"
   timeout 3600 $PY -m benchmark run "$@" 2>&1 | tr '\r' '\n' | grep -v -e "it/s" -e '^[[:space:]]*$' | tail -5
 }
+# the task's table cost limit (DRCORL's: 10, CarRun 30)
+table_limit() { $PY -c "from benchmark.tasks import get_task; print(get_task('$1').drcorl_cost_limit)"; }
 wait_for() {
   until $PY -c "from benchmark.data import load_dataset; from benchmark.tasks import get_task; load_dataset(get_task('$1'), source='generated')" 2>/dev/null; do
     sleep 60
