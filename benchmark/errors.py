@@ -46,6 +46,10 @@ class StorageError(BenchmarkError, OSError):
     """A write that failed for lack of space (full disk, quota); nothing half-written is kept."""
 
 
+class BusyError(BenchmarkError, RuntimeError):
+    """A run or collection another process is already working on (its folder is locked)."""
+
+
 class RecordError(BenchmarkError, ValueError):
     """A run record that fails schema validation."""
 

@@ -75,6 +75,20 @@ def test_data_failing_the_criteria_is_warned_about_before_training(
     assert "WARNING the toy dataset" in lines[1] and "best_safe_return" in lines[1]
 
 
+def test_a_run_another_process_is_training_is_refused_and_left_untouched(results_dir):
+    from benchmark.errors import BusyError
+    from benchmark.lock import exclusive
+
+    plan = plan_run(spec())
+    work = plan.work_dir(results_dir)
+    with exclusive(work, "the other process's run"):
+        with pytest.raises(BusyError, match=f"run {plan.train_id} .* is already running"):
+            execute(spec(), results_dir)
+        assert sorted(p.name for p in work.iterdir()) == [".lock"]  # no status, log or plan
+    [record] = execute(spec(), results_dir)  # once the other process is gone
+    assert record["id"] in plan.record_ids.values()
+
+
 def test_identity_covers_meaning_only():
     a, b = plan_run(spec()), plan_run(spec(device="cpu"))
     assert a.record_ids == b.record_ids, "the device is recorded, not hashed"

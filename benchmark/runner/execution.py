@@ -22,6 +22,7 @@ from benchmark import results as results_mod
 from benchmark.atomic import atomic_write_text, remove_stale_temporaries
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate import EVAL_SEED_BASE, evaluate
+from benchmark.lock import exclusive
 from benchmark.paths import results_dir as default_results_dir
 from benchmark.runner.plan import RunPlan, RunSpec, plan_run
 from benchmark.runner.provenance import provenance
@@ -120,6 +121,21 @@ def execute_plan(plan: RunPlan, results: Path, show_progress: bool = False) -> l
     except Exception as error:  # a bug, not bad input: keep its traceback in the work folder
         _fail(work, _run_logger(work, plan.train_id), error)
         raise
+    # the lock first: a second process on this run must change nothing, not even its status
+    with exclusive(work, f"run {plan.train_id} ({plan.label()})"):
+        if plan.is_done(results):  # finished by the process that held the lock before us
+            return [results_mod.load_record(p) for p in plan.record_paths(results)]
+        return _train_and_evaluate(plan, trainer, work, results, device, show_progress)
+
+
+def _train_and_evaluate(
+    plan: RunPlan,
+    trainer: Trainer,
+    work: Path,
+    results: Path,
+    device: torch.device,
+    show_progress: bool,
+) -> list[dict]:
     log = trainer.log = _run_logger(work, plan.train_id)
     log.info("run %s: %s on %s", plan.train_id, plan.label(), device)
     _warn_about_data(plan, log)

@@ -187,6 +187,17 @@ def test_collect_entry_point_resumes_to_the_same_file(cache):
     assert path == again and path.exists()
 
 
+def test_a_collection_running_in_another_process_is_refused(cache):
+    from benchmark.errors import BusyError
+    from benchmark.lock import exclusive
+
+    folder = run_dir(TOY, 0, cache / "generated")
+    with exclusive(folder, "the other collection"):
+        with pytest.raises(BusyError, match="the collection of ToyVelocity seed 0 is already"):
+            collect("ToyVelocity", steps=2000, trajectories=10, num_envs=2, progress=False)
+        assert not (folder / "checkpoint.pt").exists()
+
+
 def test_load_generated_without_a_file_says_how_to_make_one(cache):
     with pytest.raises(DatasetNotFoundError, match="make data TASK=HalfCheetahVelocity"):
         load_generated("HalfCheetahVelocity")

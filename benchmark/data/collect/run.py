@@ -28,6 +28,7 @@ from benchmark.data.generated import (
     run_dir,
 )
 from benchmark.errors import ConfigError
+from benchmark.lock import exclusive
 from benchmark.paths import reports_dir
 from benchmark.tasks import CollectSpec, TaskSpec, get_task
 
@@ -195,11 +196,12 @@ def collect(
     root = root or generated_dir()
     folder = run_dir(task, seed, root)
     torch.set_num_threads(1)
-    collector = Collector(task, spec, seed, folder, progress=progress, workers=workers)
-    state = collector.run(max_updates=max_updates)
-    if state.step < spec.steps:
-        return None
-    return finalise(task, spec, seed, folder, root, report_dir)
+    with exclusive(folder, f"the collection of {task.name} seed {seed}"):
+        collector = Collector(task, spec, seed, folder, progress=progress, workers=workers)
+        state = collector.run(max_updates=max_updates)
+        if state.step < spec.steps:
+            return None
+        return finalise(task, spec, seed, folder, root, report_dir)
 
 
 def cli_collect(args) -> int:
