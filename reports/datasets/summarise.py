@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from benchmark.data.card import describe_failures
+from benchmark.data.collect import COLLECTION_ORDER
 from benchmark.tasks import TASK_SETS
 
 HERE = Path(__file__).resolve().parent
@@ -39,6 +40,31 @@ def _row(task: str, card: dict | None) -> str:
     )
 
 
+def two_job_hours(minutes: dict[str, float], order: tuple[str, ...], jobs: int = 2) -> float:
+    """Wall hours of `collect_all --jobs 2`: each task, in `order`, starts on the first free
+    job, taking the wall minutes its collection was measured to take (one core each)."""
+    free = [0.0] * jobs
+    for task in order:
+        if task in minutes:
+            slot = free.index(min(free))
+            free[slot] += minutes[task]
+    return max(free) / 60
+
+
+def _totals(cards: dict[str, dict]) -> list[str]:
+    minutes = {t: c.get("collection", {}).get("wall_seconds", 0.0) / 60 for t, c in cards.items()}
+    missing = [t for t in TASK_SETS["table"] if t not in cards]
+    scope = "all eleven" if not missing else f"the {len(cards)} collected ({len(missing)} to go)"
+    return [
+        "",
+        f"`make data-all` for {scope}, from the measured wall times above (each on a machine "
+        f"shared with other jobs): {sum(minutes.values()) / 60:.1f} h one after another; "
+        f"{two_job_hours(minutes, COLLECTION_ORDER):.1f} h with its two jobs (the tasks in "
+        "`COLLECTION_ORDER`, each starting on the first free core). Not one end-to-end run: "
+        "the collections ran in several sessions, resumed from their checkpoints.",
+    ]
+
+
 def main() -> None:
     cards = _cards()
     lines = [
@@ -54,6 +80,7 @@ def main() -> None:
         "|---|---|---|---|---|---|",
     ]
     lines += [_row(task, cards.get(task)) for task in TASK_SETS["table"]]
+    lines += _totals(cards)
     (HERE / "README.md").write_text("\n".join(lines) + "\n")
     print(f"{len(cards)} card(s) -> {HERE / 'README.md'}")
 
