@@ -1,13 +1,14 @@
 """Synthetic run records in the shape `benchmark/results.py` writes, and a fixed golden set.
 
 The helpers are handed to tests as fixtures (`make_record`, `write_record`, `write_golden`,
-`protocol`): the suite runs pytest with --import-mode=importlib, so test files cannot import
-helpers from this folder.
+`protocol`, `report_script`): the suite runs pytest with --import-mode=importlib, so test
+files cannot import helpers from this folder.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -139,3 +140,17 @@ def reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     out = tmp_path / "reports"
     monkeypatch.setenv("BENCHMARK_REPORTS_DIR", str(out))
     return out
+
+
+@pytest.fixture(scope="session")
+def report_script():
+    """Import one of the reports' own scripts (`reports/<folder>/summarise.py`) as a module."""
+
+    def load(folder: str, name: str = "summarise.py"):
+        path = Path(__file__).resolve().parents[2] / "reports" / folder / name
+        spec = importlib.util.spec_from_file_location(f"{folder}_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -1,19 +1,11 @@
 """reports/datasets/summarise.py: the `make data-all` wall-time estimate from measured tasks."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "reports" / "datasets" / "summarise.py"
 
 
 @pytest.fixture(scope="module")
-def summarise():
-    spec = importlib.util.spec_from_file_location("datasets_summarise", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def summarise(report_script):
+    return report_script("datasets")
 
 
 def test_two_jobs_take_the_tasks_in_order_on_the_first_free_core(summarise):

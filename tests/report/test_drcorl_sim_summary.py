@@ -1,20 +1,13 @@
 """reports/drcorl-sim/summarise.py: the seed aggregation and issue 12's target check."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "reports" / "drcorl-sim" / "summarise.py"
 HONEST = "DRCORL honest (policy_eval)"
 
 
 @pytest.fixture(scope="module")
-def summarise():
-    spec = importlib.util.spec_from_file_location("drcorl_sim_summarise", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def summarise(report_script):
+    return report_script("drcorl-sim")
 
 
 def _run(task, variant, seed, reward, cost, estimate=None):
