@@ -5,8 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # The stamp names a hash of everything that decides the environment, so editing a pin
 # reinstalls and a second `make install` is a no-op.
-REQ_HASH := $(shell cat requirements/*.txt pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
-STAMP := $(VENV)/.installed-$(REQ_HASH)
+REQ_HASH := $(shell cat requirements/*.txt requirements/torch.sh pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
+# Which torch build: auto (pip's choice: a configured local wheel, else PyPI's), cpu (PyTorch's
+# CPU wheel index) or cuda (PyPI's CUDA build). Part of the stamp, so changing it reinstalls.
+TORCH ?= auto
+STAMP := $(VENV)/.installed-$(REQ_HASH)-torch-$(TORCH)
 PROFILE ?= demo
 TASK ?= $(if $(filter demo smoke,$(PROFILE)),ToyVelocity,HalfCheetahVelocity)
 export OMP_NUM_THREADS ?= 1
@@ -14,12 +17,13 @@ export DSRL_SUPPRESS_IMPORT_ERROR = 1
 export WANDB_MODE ?= disabled
 
 .PHONY: install test test-deps test-fast test-slurm slurm-up slurm-down lint format table \
-        figure-cost-limits curves diff bench sweep status data data-all sim-smoke clean help
+        figure-cost-limits curves diff bench sweep status data data-all sim-smoke clean help \
+        check-pypi
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-install: $(STAMP) ## build .venv with the pinned version set (idempotent)
+install: $(STAMP) ## build .venv with the pinned version set [TORCH=auto|cpu|cuda] (idempotent)
 
 # One line per step. `--no-warn-conflicts`: the --no-deps packages (requirements/nodeps.txt)
 # declare pins that cannot hold on Python 3.11 (osrl-lib: torch~=1.13); pip would print a page
@@ -30,8 +34,8 @@ $(STAMP):
 	@set -eo pipefail; start=$$(date +%s); \
 	echo "[install 1/5] venv $(VENV) (python 3.11)"; \
 	test -x $(PY) || $(PYTHON) -m venv $(VENV); \
-	echo "[install 2/5] torch 2.13.0 (CPU build)"; \
-	$(PIP) --upgrade-strategy only-if-needed -c requirements/lock.txt torch==2.13.0 $(QUIET); \
+	echo "[install 2/5] torch $$(sed -n 's/^torch==//p' requirements/lock.txt) (TORCH=$(TORCH))"; \
+	bash requirements/torch.sh "$(TORCH)" $(PY); \
 	echo "[install 3/5] packages installed without their dependencies (requirements/nodeps.txt)"; \
 	$(PIP) --no-deps -r requirements/nodeps.txt $(QUIET); \
 	echo "[install 4/5] runtime and dev packages (pinned by requirements/lock.txt)"; \
@@ -40,7 +44,8 @@ $(STAMP):
 	$(PIP) --no-deps --no-build-isolation -e . $(QUIET); \
 	rm -f $(VENV)/.installed-*; touch $@; \
 	echo "installed: $$($(PY) -m pip list --format=freeze 2>/dev/null | wc -l) packages in $(VENV)" \
-	  "(torch $$($(PY) -c 'import torch; print(torch.__version__)')) in $$(( $$(date +%s) - start )) s"
+	  "(torch $$($(PY) -c 'import torch; print(torch.__version__, "CUDA" if torch.version.cuda else "CPU", "build, cuda available:", torch.cuda.is_available())'))" \
+	  "in $$(( $$(date +%s) - start )) s"
 
 test-deps: ## Debian packages the tests need (pdflatex for the table test)
 	@command -v pdflatex >/dev/null || { \
@@ -55,6 +60,9 @@ test: install test-deps lint ## lint, then every test (Slurm ones when root and 
 	  echo "note: Slurm tests SKIPPED: Slurm not installed and no apt-get"; \
 	else echo "Slurm tests: a throw-away local cluster will be started (tests/slurm/up.sh)"; fi
 	$(PY) -m pytest
+
+check-pypi: install ## resolve the whole install set against PyPI alone (no local wheels; ~1 min)
+	$(PY) requirements/check_pypi.py
 
 test-slurm: install ## Slurm integration tests on a throw-away local cluster (root; apt-installs Slurm)
 	$(PY) -m pytest -m slurm tests/slurm

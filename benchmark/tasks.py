@@ -68,6 +68,10 @@ class CollectSpec:
     """Keep only episodes with R >= 0 (DSRL's `rmin=0` for navigation and velocity tasks)."""
     learner: tuple[tuple[str, float | tuple[float, ...]], ...] = ()
     """Overrides of `PPOLagConfig` fields, as (name, value) pairs (kept hashable)."""
+    revision: int = 1
+    """Bumped when this task's recipe changes: a new revision collects into a fresh run folder
+    and file (`-r<N>`), and only files of the current revision load, so data made by an old
+    recipe is never taken for the new one (records name their dataset's hash either way)."""
 
 
 @dataclass(frozen=True)
@@ -191,9 +195,18 @@ def _env_id(name: str, family: str) -> str:
 _NAV_LEARNER = (("pid_gains", (0.1, 0.05, 0.1)),)
 
 
-def _nav(steps: int, start: float, end: float, trajectories: int = 800) -> CollectSpec:
+def _nav(
+    steps: int, start: float, end: float, trajectories: int = 800, revision: int = 1
+) -> CollectSpec:
     return CollectSpec(
-        steps, trajectories, start, end, num_envs=4, rollout_steps=8000, learner=_NAV_LEARNER
+        steps,
+        trajectories,
+        start,
+        end,
+        num_envs=4,
+        rollout_steps=8000,
+        learner=_NAV_LEARNER,
+        revision=revision,
     )
 
 
@@ -203,19 +216,27 @@ def _nav(steps: int, start: float, end: float, trajectories: int = 800) -> Colle
 # CarRun: its unconstrained policy's cost follows the limit, and DSRL keeps only C <= 40, so the
 # schedule spends its time around the threshold of 30 (25 -> 40): the earlier 5 -> 60 gave 85%
 # safe trajectories and none above 30 after the filter.
+# Revision 2 (issue 28), for the cards that failed with revision 1 (reports/datasets/):
+# - HopperVelocity, Walker2dVelocity: 9% safe trajectories annealing from 200, Hopper's best safe
+#   return 0.52 after 1.5M steps: start at 50 (more of the run near kappa=10), 3M steps each.
+# - CarGoal1, CarGoal2, PointGoal2: best safe return 0.49-0.65 < 0.7 after 800k steps, with the
+#   best return overall only 0.58-0.78: the policies were still learning; twice the steps.
+# - CarRun: 82% safe, 18% above kappa=30 with 25 -> 40: hold the limit above the threshold
+#   instead, 40 -> 30, so the run spends most of its time just above it.
 # fmt: off
 TABLE_RECIPES: MappingProxyType[str, CollectSpec] = MappingProxyType({
-    "CarGoal1": _nav(800_000, 80.0, 5.0),
-    "CarGoal2": _nav(800_000, 150.0, 5.0),
+    "CarGoal1": _nav(1_600_000, 80.0, 5.0, revision=2),
+    "CarGoal2": _nav(1_600_000, 150.0, 5.0, revision=2),
     "PointButton1": _nav(800_000, 150.0, 5.0),
     "PointCircle1": _nav(600_000, 5.0, 150.0, trajectories=500),
     "PointGoal1": _nav(800_000, 80.0, 5.0),
-    "PointGoal2": _nav(800_000, 150.0, 5.0),
+    "PointGoal2": _nav(1_600_000, 150.0, 5.0, revision=2),
     "AntVelocity": CollectSpec(3_000_000, 1000, 200.0, 5.0),
     "HalfCheetahVelocity": CollectSpec(2_000_000, 1000, 200.0, 5.0),
-    "HopperVelocity": CollectSpec(1_500_000, 1000, 200.0, 5.0),
-    "Walker2dVelocity": CollectSpec(3_000_000, 1000, 200.0, 5.0),
-    "CarRun": CollectSpec(400_000, 1000, 25.0, 40.0, rollout_steps=4000, reward_filter=False),
+    "HopperVelocity": CollectSpec(3_000_000, 1000, 50.0, 5.0, revision=2),
+    "Walker2dVelocity": CollectSpec(3_000_000, 1000, 50.0, 5.0, revision=2),
+    "CarRun": CollectSpec(400_000, 1000, 40.0, 30.0, rollout_steps=4000, reward_filter=False,
+                          revision=2),
 })
 # fmt: on
 TABLE_COST_LIMITS = MappingProxyType({"CarRun": 30.0})

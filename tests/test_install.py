@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -21,7 +25,7 @@ def _pins(path: Path) -> dict[str, str]:
 
 
 def test_environment_yml_pins_the_lock_minus_the_no_deps_set():
-    lock = {k: v.replace("+cpu", "") for k, v in _pins(ROOT / "requirements/lock.txt").items()}
+    lock = _pins(ROOT / "requirements/lock.txt")
     no_deps = _pins(ROOT / "requirements/nodeps.txt")
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert "python=3.11" in env["dependencies"]
@@ -30,14 +34,14 @@ def test_environment_yml_pins_the_lock_minus_the_no_deps_set():
     assert conda_pins == {k: v for k, v in lock.items() if k not in no_deps}
 
 
-def test_lock_covers_every_direct_requirement_and_pins_cpu_torch():
+def test_lock_covers_every_direct_requirement_and_pins_torch_by_version():
     lock = _pins(ROOT / "requirements/lock.txt")
     for name in ("runtime.txt", "dev.txt", "nodeps.txt"):
         for line in (ROOT / "requirements" / name).read_text().splitlines():
             requirement = re.split(r"[=<>\[ ]", line.split("#")[0].strip())[0].lower()
             if requirement:
                 assert requirement in lock, f"{requirement} from {name} is not locked"
-    assert lock["torch"].startswith("2.13.0") and lock["numpy"] == "1.26.4"
+    assert lock["torch"] == "2.13.0" and lock["numpy"] == "1.26.4"
     assert not [k for k in lock if k.startswith("nvidia")], "no CUDA wheels"
 
 
@@ -45,3 +49,74 @@ def test_makefile_installs_the_no_deps_set_without_dependencies():
     makefile = (ROOT / "Makefile").read_text()
     assert "--no-deps -r requirements/nodeps.txt" in makefile
     assert "-c requirements/lock.txt" in makefile
+
+
+REQUIREMENT_FILES = [*sorted((ROOT / "requirements").glob("*.txt")), ROOT / "environment.yml"]
+
+
+def _requirement_lines(path: Path) -> list[str]:
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return [line.removeprefix("- ").strip() for line in lines if line]
+
+
+def test_no_requirement_needs_a_local_build_or_a_path_on_this_machine():
+    """PyPI serves no `+local` label (torch==2.13.0+cpu), and a path exists on one machine only."""
+    offenders = []
+    for path in REQUIREMENT_FILES:
+        for line in _requirement_lines(path):
+            if re.search(r"==\S*\+", line) or re.search(r"(^|[\s=@])(/|~/|file:)", line):
+                offenders.append(f"{path.name}: {line}")
+    assert offenders == []
+
+
+def test_the_local_label_check_catches_what_it_is_for(tmp_path):
+    bad = tmp_path / "lock.txt"
+    bad.write_text("numpy==1.26.4\ntorch==2.13.0+cpu\nfoo @ file:///opt/wheels/foo.whl\n")
+    lines = _requirement_lines(bad)
+    assert [line for line in lines if re.search(r"==\S*\+", line)] == ["torch==2.13.0+cpu"]
+    assert [line for line in lines if re.search(r"(^|[\s=@])(/|~/|file:)", line)] == [
+        "foo @ file:///opt/wheels/foo.whl"
+    ]
+
+
+def test_torch_build_choice_is_in_the_stamp_and_validated():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "TORCH ?= auto" in makefile
+    assert re.search(r"^STAMP := .*\$\(TORCH\)", makefile, re.M), "changing TORCH reinstalls"
+    script = (ROOT / "requirements/torch.sh").read_text()
+    for choice in ("auto)", "cpu)", "cuda)"):
+        assert choice in script
+
+
+def test_check_pypi_asks_for_every_pin_and_hides_local_sources(monkeypatch):
+    check = _load_check_pypi()
+    monkeypatch.setenv("PIP_FIND_LINKS", "/opt/wheels")
+    env = check.pypi_only_env()
+    assert "PIP_FIND_LINKS" not in env and env["PIP_CONFIG_FILE"] == os.devnull
+    sets = check.install_sets(
+        ROOT / "requirements/lock.txt", ROOT / "requirements", ROOT / "environment.yml"
+    )
+    asked = " ".join(" ".join(s.args) for s in sets)
+    for name in ("lock.txt", "nodeps.txt", "runtime.txt", "dev.txt", "torch==2.13.0"):
+        assert name in asked
+    conda = check.conda_pins(ROOT / "environment.yml")
+    assert "torch==2.13.0" in conda and len(conda) == len(_pins(ROOT / "environment.yml"))
+
+
+def test_check_pypi_names_the_pin_pip_could_not_find(monkeypatch):
+    check = _load_check_pypi()
+    stderr = "ERROR: No matching distribution found for torch==2.13.0+cpu\n"
+
+    def fake_run(command, **kwargs):
+        return subprocess.CompletedProcess(command, 1, "", stderr)
+
+    monkeypatch.setattr(check.subprocess, "run", fake_run)
+    assert check.resolve(check.InstallSet("x", []))[0] == ["torch==2.13.0+cpu"]
+
+
+def _load_check_pypi():
+    spec = importlib.util.spec_from_file_location("check_pypi", ROOT / "requirements/check_pypi.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["check_pypi"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

@@ -326,6 +326,23 @@ def write_card_json(card: dict[str, Any], path: str | os.PathLike) -> Path:
     return path
 
 
+def report_stem(out: Path, task_name: str, source: str, content_sha256: str) -> str:
+    """The name a card gets in a report folder: `<Task>-<source>`, unless a card of *another*
+    dataset already holds that name (a committed card, whose records name its hash): then
+    `<Task>-<source>-<first 12 hex of the content hash>`, so no card is ever overwritten by
+    another dataset's."""
+    stem = f"{task_name}-{source}"
+    existing = out / f"{stem}.json"
+    if existing.exists():
+        try:
+            held = json.loads(existing.read_text()).get("content_sha256")
+        except (OSError, ValueError):
+            held = None
+        if held != content_sha256:
+            return f"{stem}-{content_sha256[:12]}"
+    return stem
+
+
 def cli_card(args) -> int:
     """`python -m benchmark data card TASK [--path P] [--data SRC] [--out DIR] [--cost-limit K]`."""
     from benchmark.data import load_dataset
@@ -334,7 +351,7 @@ def cli_card(args) -> int:
     dataset = load_dataset(task, source=args.data, path=args.path)
     card = dataset_card(dataset, task, args.cost_limit)
     out = Path(args.out) if args.out else reports_dir() / "datasets"
-    stem = f"{task.name}-{dataset.source}"
+    stem = report_stem(out, task.name, dataset.source, card["content_sha256"])
     json_path = write_card_json(card, out / f"{stem}.json")
     png_path = scatter_png(dataset, task, args.cost_limit, out / f"{stem}.png")
     print(format_card(card))

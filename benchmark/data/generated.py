@@ -43,27 +43,47 @@ def generated_dir() -> Path:
 def run_dir(task: TaskSpec, seed: int, root: Path | None = None) -> Path:
     """A collection run's folder; the collector version is in the name, so a new version
     starts a fresh run instead of resuming an old one's learner."""
-    return (root or generated_dir()) / f"{task.name}-seed{seed}-v{COLLECTOR_VERSION}"
+    return (root or generated_dir()) / f"{task.name}-seed{seed}-v{COLLECTOR_VERSION}{_rev(task)}"
+
+
+def recipe_revision(task: TaskSpec) -> int:
+    return task.collect.revision if task.collect is not None else 1
+
+
+def _rev(task: TaskSpec) -> str:
+    """The revision suffix of run folders and files; none for revision 1 (the names before
+    revisions existed)."""
+    revision = recipe_revision(task)
+    return f"-r{revision}" if revision > 1 else ""
 
 
 def dataset_file_name(task: TaskSpec, n_traj: int) -> str:
-    return f"Generated-{task.name}-{int(round(task.max_cost))}-{n_traj}.hdf5"
+    return f"Generated-{task.name}-{int(round(task.max_cost))}-{n_traj}{_rev(task)}.hdf5"
 
 
 def regenerate_command(task: TaskSpec) -> str:
     return f"`make data TASK={task.name}` (python -m benchmark data collect {task.name})"
 
 
-def file_version(path: Path) -> str | None:
-    """The collector version in a generated file's HDF5 attributes (None when absent)."""
+def _file_attr(path: Path, name: str) -> str | None:
     try:
         with h5py.File(path, "r") as handle:
-            value = handle.attrs.get("version")
+            value = handle.attrs.get(name)
     except OSError:
         return None  # unreadable: read_dataset reports it properly
     if isinstance(value, bytes):
         value = value.decode()
     return None if value is None else str(value)
+
+
+def file_version(path: Path) -> str | None:
+    """The collector version in a generated file's HDF5 attributes (None when absent)."""
+    return _file_attr(path, "version")
+
+
+def file_revision(path: Path) -> int:
+    """The recipe revision a generated file was made by (1 for files from before revisions)."""
+    return int(_file_attr(path, "recipe_revision") or 1)
 
 
 def load_generated(task: TaskSpec | str, root: Path | None = None) -> Dataset:
@@ -81,12 +101,20 @@ def load_generated(task: TaskSpec | str, root: Path | None = None) -> Dataset:
             f"no generated dataset for {task.name} in {folder}; make one with "
             f"{regenerate_command(task)}"
         )
-    current = [p for p in files if file_version(p) == COLLECTOR_VERSION]
-    if not current:
+    versioned = [p for p in files if file_version(p) == COLLECTOR_VERSION]
+    if not versioned:
         newest = files[-1]
         raise DatasetFormatError(
             f"{newest} was made by collector version {file_version(newest) or 'unknown'}, but "
             f"this suite's collector is version {COLLECTOR_VERSION}; its data is not what the "
             f"suite now generates. Regenerate it with {regenerate_command(task)}"
+        )
+    current = [p for p in versioned if file_revision(p) == recipe_revision(task)]
+    if not current:
+        newest = versioned[-1]
+        raise DatasetFormatError(
+            f"{newest} was made by revision {file_revision(newest)} of {task.name}'s recipe, "
+            f"but the suite's recipe is revision {recipe_revision(task)}; collect the current "
+            f"one with {regenerate_command(task)}"
         )
     return read_dataset(current[-1], task, source="generated")

@@ -65,17 +65,47 @@ def packages() -> dict:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (`platform.processor()` is empty on most Linux machines): results
+    are bit-identical on one machine, not across CPUs, so a record says which it ran on."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def gpu_driver() -> str | None:
+    """The NVIDIA driver version, from nvidia-smi (None where it cannot be asked)."""
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = done.stdout.strip().splitlines()
+    return lines[0].strip() if done.returncode == 0 and lines else None
+
+
 def hardware(device: torch.device) -> dict:
     info = {
         "device": str(device),
         "machine": platform.machine(),
         "processor": platform.processor(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "hostname": platform.node(),
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+        info["gpu_driver"] = gpu_driver()
     return info
 
 

@@ -49,9 +49,13 @@ def check_device_name(requested: str | None) -> torch.device | None:
     if not requested:
         return None
     try:
-        return torch.device(requested)
+        device = torch.device(requested)
     except RuntimeError:
-        raise ConfigError(f"--device {requested}: use cpu, cuda or cuda:N") from None
+        device = None
+    # torch parses more names (mps, xpu, meta, ...) than the suite runs on
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {requested}: use cpu, cuda or cuda:N")
+    return device
 
 
 def pick_device(requested: str | None) -> torch.device:
@@ -59,6 +63,10 @@ def pick_device(requested: str | None) -> torch.device:
     if device is not None:
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"--device {requested}: CUDA is not available on this machine")
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise ConfigError(
+                f"--device {requested}: this machine has {torch.cuda.device_count()} GPU(s)"
+            )
         return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

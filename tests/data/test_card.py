@@ -276,3 +276,13 @@ def test_card_shows_the_content_and_the_file_hash(tmp_path):
     assert card["file_sha256"] != card["content_sha256"]
     text = card_module.format_card(card)
     assert card["file_sha256"] in text and card["content_sha256"] in text
+
+
+def test_a_card_of_another_dataset_is_never_overwritten(tmp_path):
+    from benchmark.data.card import report_stem
+
+    assert report_stem(tmp_path, "CarRun", "generated", "ab" * 32) == "CarRun-generated"
+    (tmp_path / "CarRun-generated.json").write_text('{"content_sha256": "' + "ab" * 32 + '"}')
+    assert report_stem(tmp_path, "CarRun", "generated", "ab" * 32) == "CarRun-generated"
+    other = "cd" * 32
+    assert report_stem(tmp_path, "CarRun", "generated", other) == "CarRun-generated-cdcdcdcdcdcd"

@@ -102,6 +102,7 @@ def finalise(
         "seed": seed,
         "generator": "benchmark.data.collect (PPO-Lagrangian, every training episode logged)",
         "version": COLLECTOR_VERSION,
+        "recipe_revision": spec.revision,
         "schedule": json.dumps(schedule),
         "steps": int(state["step"]),
         "learner": json.dumps(checkpoint["meta"]["learner"]),
@@ -129,8 +130,9 @@ def finalise(
 
 def write_card(dataset: Dataset, task: TaskSpec, stem: Path, state: dict, report_dir) -> dict:
     """Card JSON + scatter PNG next to the HDF5 file, copied to `report_dir` under the names
-    `python -m benchmark data card TASK --data generated` uses (`<Task>-generated.*`)."""
-    from benchmark.data.card import dataset_card, scatter_png, write_card_json
+    `python -m benchmark data card TASK --data generated` uses (`<Task>-generated.*`, or with
+    the content hash appended where that name holds another dataset's card)."""
+    from benchmark.data.card import dataset_card, report_stem, scatter_png, write_card_json
 
     card = dataset_card(dataset, task, task.drcorl_cost_limit)
     card["path"] = str(Path(f"{stem}.hdf5"))
@@ -149,8 +151,9 @@ def write_card(dataset: Dataset, task: TaskSpec, stem: Path, state: dict, report
     png_path = scatter_png(dataset, task, task.drcorl_cost_limit, Path(f"{stem}.png"))
     if report_dir is not None:
         # Atomic copies: the report folder may be read (or committed) while a collection ends.
-        atomic_write_bytes(report_dir / f"{task.name}-generated.json", json_path.read_bytes())
-        atomic_write_bytes(report_dir / f"{task.name}-generated.png", png_path.read_bytes())
+        name = report_stem(Path(report_dir), task.name, "generated", card["content_sha256"])
+        atomic_write_bytes(report_dir / f"{name}.json", json_path.read_bytes())
+        atomic_write_bytes(report_dir / f"{name}.png", png_path.read_bytes())
     return card
 
 
