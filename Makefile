@@ -118,5 +118,16 @@ data: install ## collect a DSRL-format dataset for $(TASK) [STEPS=N] [SEED=S] (r
 data-all: install ## collect all 11 tasks, two at a time (resumable)
 	$(PY) -m benchmark.data.collect_all --jobs 2
 
-clean: ## remove generated reports and run records (keeps .venv and published values)
-	rm -rf results/runs results/work reports/demo reports/smoke
+# Only the demo's and smoke's own output that git does not track: a committed record or report
+# (results/runs/sim/, reports/demo/table.md, ...) is never removed, nor another profile's runs.
+CLEANABLE := results/runs/demo results/work/demo results/runs/smoke results/work/smoke \
+             reports/demo reports/smoke
+clean: ## remove the demo/smoke output git does not track (never a tracked file); says what
+	@files=$$(git ls-files --others -- $(CLEANABLE) 2>/dev/null) || \
+	  { echo "clean: not a git checkout; nothing removed (it tells tracked from generated files)"; exit 1; }; \
+	if [ -z "$$files" ]; then echo "clean: nothing to remove (tracked files are never removed)"; exit 0; fi; \
+	printf '%s\n' "$$files" | xargs -d '\n' rm -f --; \
+	find $(CLEANABLE) -type d -empty -delete 2>/dev/null || true; \
+	echo "clean: removed $$(printf '%s\n' "$$files" | wc -l) untracked file(s):"; \
+	printf '%s\n' "$$files" | sed 's/^/  /' | head -20; \
+	n=$$(printf '%s\n' "$$files" | wc -l); [ $$n -le 20 ] || echo "  ... and $$((n - 20)) more"

@@ -58,6 +58,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_out(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--out",
+        default=None,
+        help="folder for the files (default: reports/<profile>/ for the default --results, "
+        "else <results>/reports/<profile>/)",
+    )
+
+
 def _add_skip_invalid(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--skip-invalid",
@@ -128,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=None)
     p.add_argument("--no-published", action="store_true", help="omit published values")
     _add_skip_invalid(p)
+    _add_out(p)
     p.set_defaults(handler="benchmark.report.table:cli_table")
 
     p = sub.add_parser("figure-cost-limits", help="reward/cost per cost limit (poster panel b)")
@@ -135,12 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="HalfCheetahVelocity")
     p.add_argument("--results", default=None)
     _add_skip_invalid(p)
+    _add_out(p)
     p.set_defaults(handler="benchmark.report.figures:cli_figure_cost_limits")
 
     p = sub.add_parser("curves", help="learning curves from the training logs (mean ± std)")
     p.add_argument("--profile", default="demo")
     p.add_argument("--task", default=None, help="only this task (default: every task)")
     p.add_argument("--results", default=None)
+    _add_out(p)
     p.set_defaults(handler="benchmark.report.curves:cli_curves")
 
     p = sub.add_parser("diff", help="our cells beside the published ones")
@@ -152,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when a safety verdict differs from the published one",
     )
     _add_skip_invalid(p)
+    _add_out(p)
     p.set_defaults(handler="benchmark.report.diff:cli_diff")
 
     p = sub.add_parser("bench", help="speed benchmarks (printed and written under reports/bench)")

@@ -27,5 +27,20 @@ def results_dir() -> Path:
 
 
 def reports_dir() -> Path:
+    """Reports: `$BENCHMARK_REPORTS_DIR`, else `reports/` in the repo."""
     env = os.environ.get("BENCHMARK_REPORTS_DIR")
     return Path(env).expanduser() if env else REPO_ROOT / "reports"
+
+
+def report_out_dir(out: str | None, results: str | None, profile: str) -> Path:
+    """Where a report verb writes: `--out` if given; `$BENCHMARK_REPORTS_DIR/<profile>/` if that
+    is set; `reports/<profile>/` when the records come from the default results folder;
+    otherwise `<results>/reports/<profile>/`, beside the records it reports, so another
+    folder's numbers never replace the checkout's committed reports."""
+    if out:
+        return Path(out).expanduser()
+    if os.environ.get("BENCHMARK_REPORTS_DIR"):
+        return reports_dir() / profile
+    if results is None or Path(results).resolve() == results_dir().resolve():
+        return reports_dir() / profile
+    return Path(results).expanduser() / "reports" / profile

@@ -136,12 +136,19 @@ def _profile_flag(data: dict, path: Path, key: str) -> bool:
     return value
 
 
+# Profiles loaded from a file, by their name: a report verb that reads runs/<name>/ finds the
+# file's settings from the name alone (one resolver for names and paths).
+_LOADED_FILES: dict[str, Path] = {}
+
+
 def profile_path(name_or_path: str) -> Path:
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml"):
         if not candidate.exists():
             raise ConfigError(f"profile file {candidate} does not exist")
         return candidate
+    if name_or_path in _LOADED_FILES:
+        return _LOADED_FILES[name_or_path]
     path = CONFIG_DIR / "profiles" / f"{name_or_path}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in (CONFIG_DIR / "profiles").glob("*.yaml"))
@@ -252,11 +259,22 @@ def load_profile(name_or_path: str) -> Profile:
         path=str(path),
         ref=str(path.resolve()) if path.suffix and Path(name_or_path).suffix else name_or_path,
     )
+    for key in ("tasks", "algorithms"):
+        if not getattr(profile, key):
+            raise ConfigError(f"{path}: `{key}` is empty; a profile needs at least one")
+    if Path(name_or_path).suffix:
+        _LOADED_FILES[name] = path
     for task in profile.tasks:  # fail early on a bad cost_limits spec
         for algorithm in profile.algorithms:
             profile.limits_for(get_task(task), algorithm)
         profile.table_limits_for(get_task(task))
     return profile
+
+
+def profile_name(name_or_path: str) -> str:
+    """The name a profile's runs and reports are filed under: a YAML path is loaded (and its
+    settings known by that name from then on); a name is the runs folder's, as given."""
+    return load_profile(name_or_path).name if Path(name_or_path).suffix else name_or_path
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

@@ -160,8 +160,13 @@ def check_value(hint: Any, value: Any, where: str, key: str) -> Any:
 
 
 def field_hints(config_cls: type) -> dict[str, Any]:
-    """The resolved annotations of a Config dataclass, Annotated metadata kept."""
-    return typing.get_type_hints(config_cls, include_extras=True)
+    """The resolved annotations of a Config dataclass's fields, Annotated metadata kept (class
+    attributes such as `ID_NEUTRAL_DEFAULTS` are annotated too, but are not config keys)."""
+    hints = typing.get_type_hints(config_cls, include_extras=True)
+    if not dataclasses.is_dataclass(config_cls):
+        return hints
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    return {name: hint for name, hint in hints.items() if name in fields}
 
 
 def check_config(config_cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,3 +122,29 @@ def _load_check_pypi():
     sys.modules["check_pypi"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def test_make_clean_never_removes_a_tracked_file(tmp_path):
+    """In a scratch clone: every tracked file stays; the demo's untracked output goes; another
+    profile's untracked records (hours of runs not yet committed) stay too."""
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse"], capture_output=True).returncode:
+        pytest.skip("not a git checkout")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    shutil.copy(ROOT / "Makefile", clone / "Makefile")  # the checkout's, committed or not
+    tracked = subprocess.run(
+        ["git", "-C", str(clone), "ls-files"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    demo_output = clone / "results/runs/demo/new.json"
+    other = clone / "results/runs/sim/uncommitted.json"
+    for path in (demo_output, other, clone / "reports/demo/extra.md"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    done = subprocess.run(["make", "-C", str(clone), "clean"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [p for p in tracked if not (clone / p).exists()] == []
+    assert not demo_output.exists() and not (clone / "reports/demo/extra.md").exists()
+    assert other.exists()
+    assert (
+        "removed 2 untracked file(s)" in done.stdout and "results/runs/demo/new.json" in done.stdout
+    )

@@ -207,6 +207,21 @@ def test_every_algorithm_has_every_builtin_budget_set():
             "tpu",
         ),
         (["table", "--profile", "nosuch"], "unknown profile 'nosuch'"),
+        (["curves", "--profile", "nosuch"], "unknown profile 'nosuch'"),
+        (
+            [
+                *("run", "--algorithm", "bc_safe", "--task", "ToyVelocity", "--profile", "smoke"),
+                *("--device", "mps"),
+            ],
+            "--device mps: use cpu, cuda or cuda:N",
+        ),
+        (
+            [
+                *("run", "--algorithm", "drcorl", "--task", "ToyVelocity", "--profile", "smoke"),
+                *("--set", "ID_NEUTRAL_DEFAULTS=1"),
+            ],
+            "unknown config key 'ID_NEUTRAL_DEFAULTS'",
+        ),
         (["diff", "--profile", "nosuch"], "unknown profile 'nosuch'"),
     ],
 )

@@ -123,6 +123,9 @@ def write_curves(results: Path, profile: str, out_dir: Path, task: str | None = 
     if task is not None:
         logs = [g for g in logs if g.task == task]
     if not logs:
+        from benchmark.profiles import profile_path
+
+        profile_path(profile)  # an unknown profile: say so, as table and diff do
         where = Path(results) / "work" / profile
         only = f" for task {task}" if task else ""
         raise ReportError(
@@ -139,10 +142,12 @@ def write_curves(results: Path, profile: str, out_dir: Path, task: str | None = 
 
 
 def cli_curves(args) -> int:
-    from benchmark.paths import reports_dir, results_dir
+    from benchmark.paths import report_out_dir, results_dir
+    from benchmark.profiles import profile_name
 
+    profile = profile_name(args.profile)
     results = Path(args.results) if args.results else results_dir()
-    out_dir = reports_dir() / args.profile / "curves"
-    for path in write_curves(results, args.profile, out_dir, getattr(args, "task", None)):
+    out_dir = report_out_dir(args.out, args.results, profile) / "curves"
+    for path in write_curves(results, profile, out_dir, getattr(args, "task", None)):
         print(f"wrote {path}")
     return 0

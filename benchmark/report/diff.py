@@ -444,11 +444,13 @@ def write_diff(report: DiffReport, out_dir: Path) -> list[Path]:
 
 
 def cli_diff(args) -> int:
-    from benchmark.paths import reports_dir, results_dir
+    from benchmark.paths import report_out_dir, results_dir
+    from benchmark.profiles import profile_name
 
+    profile = profile_name(args.profile)
     results = Path(args.results) if args.results else results_dir()
-    report = make_diff(results, args.profile, skip_invalid=args.skip_invalid)
-    paths = write_diff(report, reports_dir() / args.profile)
+    report = make_diff(results, profile, skip_invalid=args.skip_invalid)
+    paths = write_diff(report, report_out_dir(args.out, args.results, profile))
     head, _, rest = report.markdown.partition("## Summary")
     budget = head.split("\n\nPublished:", 1)[0].split("\n", 1)[1].strip()
     summary = rest.split("\n## ", 1)[0].strip()

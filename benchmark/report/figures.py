@@ -419,16 +419,18 @@ def write_inference_figure(
 
 
 def cli_figure_cost_limits(args) -> int:
-    from benchmark.paths import reports_dir, results_dir
+    from benchmark.paths import report_out_dir, reports_dir, results_dir
+    from benchmark.profiles import profile_name
 
+    profile = profile_name(args.profile)
     results = Path(args.results) if args.results else results_dir()
-    out_dir = reports_dir() / args.profile
+    out_dir = report_out_dir(args.out, args.results, profile)
     skip = args.skip_invalid
-    paths = write_cost_limits_figure(results, args.profile, args.task, out_dir, skip_invalid=skip)
-    table_cells, _, _ = report_cells(results, args.profile, table_limits=True, skip_invalid=skip)
+    paths = write_cost_limits_figure(results, profile, args.task, out_dir, skip_invalid=skip)
+    table_cells, _, _ = report_cells(results, profile, table_limits=True, skip_invalid=skip)
     bench = reports_dir() / "bench"
     paths += write_inference_figure(
-        bench / "drcorl.json", table_cells, args.profile, out_dir, bench / "gpu.json"
+        bench / "drcorl.json", table_cells, profile, out_dir, bench / "gpu.json"
     )
     for path in paths:
         print(f"wrote {path}")

@@ -721,16 +721,18 @@ def write_table(report: TableReport, out_dir: Path) -> list[Path]:
 
 
 def cli_table(args) -> int:
-    from benchmark.paths import reports_dir, results_dir
+    from benchmark.paths import report_out_dir, results_dir
+    from benchmark.profiles import profile_name
 
+    profile = profile_name(args.profile)
     results = Path(args.results) if args.results else results_dir()
     report = make_table(
         results,
-        args.profile,
+        profile,
         with_published=not args.no_published,
         skip_invalid=args.skip_invalid,
     )
-    paths = write_table(report, reports_dir() / args.profile)
+    paths = write_table(report, report_out_dir(args.out, args.results, profile))
     print(report.markdown)
     for path in paths:
         print(f"wrote {path}")

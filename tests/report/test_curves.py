@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.errors import ReportError
+from benchmark.errors import ConfigError, ReportError
 from benchmark.report.curves import _panel_order, band, read_logs, write_curves
 
 
@@ -60,5 +60,7 @@ def test_write_curves_draws_one_figure_per_task_and_method(tmp_path):
 
 
 def test_no_logs_is_a_clear_error(tmp_path):
-    with pytest.raises(ReportError, match="no training logs in .*make sweep PROFILE=p"):
-        write_curves(tmp_path, "p", tmp_path / "out")
+    with pytest.raises(ReportError, match="no training logs in .*make sweep PROFILE=smoke"):
+        write_curves(tmp_path, "smoke", tmp_path / "out")
+    with pytest.raises(ConfigError, match="unknown profile 'nosuch'"):
+        write_curves(tmp_path, "nosuch", tmp_path / "out")

@@ -335,3 +335,30 @@ def test_data_failing_the_dataset_criteria_is_named_under_the_table(tmp_path, wr
     assert "fails the docs/datasets.md criteria" in md
     assert "CarGoal1 (best_safe_return, safe_fraction)" in md
     assert "Not checked against those criteria (records older than the check): ToyVelocity." in md
+
+
+def test_a_table_of_another_results_folder_never_writes_the_checkouts_reports(
+    golden_results, monkeypatch, tmp_path
+):
+    from benchmark.paths import REPO_ROOT
+
+    monkeypatch.delenv("BENCHMARK_REPORTS_DIR", raising=False)
+    assert main(["table", "--profile", "golden", "--results", str(golden_results)]) == 0
+    assert (golden_results / "reports" / "golden" / "table.md").exists()
+    assert not (REPO_ROOT / "reports" / "golden").exists()
+    out = tmp_path / "elsewhere"
+    assert (
+        main(["table", "--profile", "golden", "--results", str(golden_results), "--out", str(out)])
+        == 0
+    )
+    assert (out / "table.md").exists()
+
+
+def test_a_profile_given_as_a_path_reports_its_runs(golden_results, reports, tmp_path):
+    profile = tmp_path / "golden.yaml"
+    profile.write_text(
+        "name: golden\ntasks: [ToyVelocity]\nalgorithms: [bc_safe]\nbudgets: smoke\n"
+    )
+    for verb in ("table", "diff"):
+        assert main([verb, "--profile", str(profile), "--results", str(golden_results)]) == 0
+        assert (reports / "golden" / f"{verb}.md").exists()
