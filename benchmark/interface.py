@@ -45,6 +45,12 @@ class Stage:
     critics): the runner saves the algorithm state after it as an artifact keyed by
     (algorithm, task, seed, dataset, config) and reuses it for every cost limit. Such stages
     must come first, and `state_dict` after them must not hold cost-limit-dependent values."""
+    reads: tuple[str, ...] | None = None
+    """The Config options this stage's result depends on, with those that shape the state
+    saved after it (network sizes); None = the whole config. The artifact after a shared stage
+    is keyed by the options its stage and the earlier ones read, so a variant that differs in
+    a later stage's options reuses it (`load_state_dict` must then take a state saved under
+    such a variant: the same shapes, its own learning rates)."""
 
 
 class UnknownStageError(ValueError):

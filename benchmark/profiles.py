@@ -52,6 +52,8 @@ PROFILE_KEYS = {
     "checkpoint_every",
     "checkpoint_seconds",
     "log_every",
+    "diagnostic_evals",
+    "diagnostic_episodes",
     "local",
     "slurm",
     "budgets",
@@ -63,6 +65,8 @@ PROFILE_HINTS: dict[str, Any] = {
     "checkpoint_every": PositiveInt,
     "checkpoint_seconds": PositiveFloat,
     "log_every": PositiveInt,
+    "diagnostic_evals": NonNegativeInt,
+    "diagnostic_episodes": PositiveInt,
 }
 """The numeric profile keys and what each accepts (the rest are checked where they are read)."""
 
@@ -84,6 +88,13 @@ class Profile:
     checkpoint_every: int = 1000
     checkpoint_seconds: float = 120.0
     log_every: int = 100
+    diagnostic_evals: int = 0
+    """Diagnostic evaluations of the current policy in the simulator at this many evenly
+    spaced points of the last training stage (0 = none). Recorded beside the run, never fed
+    back into training or selection; their environment steps are counted apart from
+    `online_env_steps` (runner: `Trainer._diagnose`)."""
+    diagnostic_episodes: int = 5
+    """Episodes of each diagnostic evaluation (the same fixed seeds at every point)."""
     local: dict = field(default_factory=dict)
     slurm: dict = field(default_factory=dict)
     budgets: str = ""

@@ -165,13 +165,16 @@ def build_record(
     online_env_steps: int = 0,
     selected: dict | None = None,
     algorithm_summary: dict[str, float] | None = None,
+    diagnostics: tuple[list[dict], int] | None = None,
 ) -> dict:
     """The record of one evaluated cost limit of a finished run.
 
     `metrics` are the final iterate's on the fixed episodes; `selected` (when the algorithm
     offered a candidate) holds the candidate's own online score, its metrics on the same fixed
     episodes and when it was offered; `provenance` the code/packages/hardware blocks;
-    `algorithm_summary` what the algorithm's optional `summary()` returned after training."""
+    `algorithm_summary` what the algorithm's optional `summary()` returned after training;
+    `diagnostics` the (evaluations, their environment steps) of profile `diagnostic_evals`,
+    kept apart from `online_env_steps` because they never reached the algorithm."""
     protocol = get_protocol(plan.protocol)
     record = {
         "schema_version": SCHEMA_VERSION,
@@ -199,6 +202,9 @@ def build_record(
     }
     if selected is not None:
         record["selected"] = selected
+    if diagnostics and diagnostics[0]:
+        record["diagnostics"] = [dict(d) for d in diagnostics[0]]
+        record["diagnostic_env_steps"] = int(diagnostics[1])
     if algorithm_summary:
         record["algorithm_summary"] = {k: float(v) for k, v in algorithm_summary.items()}
     return record

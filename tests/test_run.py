@@ -98,14 +98,15 @@ def test_identity_covers_meaning_only():
 
 
 def test_an_option_at_its_id_neutral_default_leaves_the_id_as_before():
-    """DRCORL's `pid_signal` came after records existed: at its earlier value ("critic") the
-    id is the one the config without the option hashes to; any other value changes it."""
+    """DRCORL's `pid_signal` and `cost_guidance` came after records existed: at their earlier
+    values the id is the one the config without them hashes to; another value changes it."""
     from benchmark.runner.plan import identity_config, stable_hash
 
     drcorl = spec(algorithm="drcorl", profile="demo", overrides={})
     plan = plan_run(drcorl)
-    assert plan.config["pid_signal"] == "critic"
-    without = {k: v for k, v in plan.config.items() if k != "pid_signal"}
+    assert plan.config["pid_signal"] == "critic" and plan.config["cost_guidance"] == "iql"
+    added = ("pid_signal", "cost_guidance")
+    without = {k: v for k, v in plan.config.items() if k not in added}
     assert identity_config(plan.entry.config_cls, plan.config) == without
     assert "pid_signal" in identity_config(
         plan.entry.config_cls, {**plan.config, "pid_signal": "policy_eval"}
@@ -120,10 +121,11 @@ def test_an_option_at_its_id_neutral_default_leaves_the_id_as_before():
         "cost_limit": 10.0,
     }
     assert plan.train_id == stable_hash(identity)
-    changed = plan_run(
-        spec(algorithm="drcorl", profile="demo", overrides={"pid_signal": "policy_eval"})
-    )
-    assert changed.train_id != plan.train_id
+    for option in added:
+        changed = plan_run(
+            spec(algorithm="drcorl", profile="demo", overrides={option: "policy_eval"})
+        )
+        assert changed.train_id != plan.train_id
 
 
 def test_same_run_twice_gives_identical_metrics(tmp_path):
@@ -314,3 +316,53 @@ def test_online_switching_counts_the_runners_environment_steps(tmp_path):
 
     # one episode per adaptation iteration; ToyVelocity episodes always run to the horizon
     assert record["online_env_steps"] == iterations * get_task("ToyVelocity").horizon
+
+
+def _diagnostic_profile(tmp_path, evals: int) -> str:
+    path = tmp_path / f"diag{evals}.yaml"
+    path.write_text(
+        "name: diag-smoke\nprotocol: honest\nbudgets: smoke\ntasks: [ToyVelocity]\n"
+        f"algorithms: [drcorl]\neval_episodes: 2\nnum_eval_envs: 2\n"
+        f"diagnostic_evals: {evals}\ndiagnostic_episodes: 2\n"
+    )
+    return str(path)
+
+
+def test_diagnostic_evaluations_are_recorded_and_never_reach_the_policy(tmp_path, monkeypatch):
+    """Profile `diagnostic_evals`: evenly spaced evaluations of the current policy during the
+    last stage, recorded with DRCORL's estimates and their own environment-step count; the
+    trained weights (and so the evaluation) are those of a run without them."""
+    weights = {}
+    original = execute_mod._evaluate_all
+
+    def keep_weights(plan, trainer, *args):
+        weights[plan.profile.diagnostic_evals] = {
+            k: v.clone() for k, v in trainer.algorithm.actor.state_dict().items()
+        }
+        return original(plan, trainer, *args)
+
+    monkeypatch.setattr(execute_mod, "_evaluate_all", keep_weights)
+    runs = {}
+    for evals in (0, 3):
+        profile = _diagnostic_profile(tmp_path, evals)
+        [runs[evals]] = execute(spec(profile=profile, algorithm="drcorl", overrides={}), tmp_path)
+    plain, diagnosed = runs[0], runs[3]
+    assert all(weights[0][k].equal(weights[3][k]) for k in weights[0])
+    assert plain["metrics"] == diagnosed["metrics"]
+    assert "diagnostics" not in plain and plain["id"] != diagnosed["id"]
+    points = diagnosed["diagnostics"]
+    iterations = diagnosed["config"]["adapt_iterations"]
+    assert [p["step"] for p in points] == sorted({round(iterations * j / 3) for j in (1, 2, 3)})
+    assert {p["stage"] for p in points} == {"adapt"}
+    assert all("estimate_policy_eval" in p and "normalised_cost" in p for p in points)
+    from benchmark.tasks import get_task
+
+    horizon = get_task("ToyVelocity").horizon
+    assert diagnosed["diagnostic_env_steps"] == 3 * 2 * horizon
+    assert diagnosed["online_env_steps"] == 0 and diagnosed["protocol"]["online"] is False
+
+
+def test_diagnostic_points_are_evenly_spaced_and_end_the_stage():
+    assert trainer_mod.diagnostic_points(600, 4) == {150, 300, 450, 600}
+    assert trainer_mod.diagnostic_points(600, 0) == set()
+    assert trainer_mod.diagnostic_points(2, 5) == {1, 2}

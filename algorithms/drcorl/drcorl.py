@@ -15,38 +15,12 @@ Stages (each `update` is one step / one iteration):
   "explore" iterations belong to this loop, not to `extract`.
 The first three stages do not depend on the cost limit and are shared across cost limits.
 
-Deviations from the code (each a Config option where the code's behaviour is kept too;
-profile `paper-code` sets every one of them back to the code's):
-- The switching signal is offline by default (`switching="critic"`), from one of two
-  estimates of L (1-gamma) mean_s Q_c(s, pi(s)) / kappa: `cost_signal="iql"` reads it off the
-  IQL cost critic that also guides the policy (the code's unused `offline_evaluate_cost`);
-  `cost_signal="policy_eval"` off a separate ensemble that evaluates the current policy
-  (cost_eval.py). With `holdout_fraction` > 0 a fraction of whole trajectories is held out of
-  every training batch and the estimate is read on their states. The code's one online
-  episode per iteration is `switching="online"`: only under a protocol that allows
-  interaction (`paper`), and then each adaptation iteration asks the runner for one episode
-  through `ctx.rollout` (the runner runs it and counts its environment steps).
-- No best-checkpoint selection by default: the final iterate is reported. The code's rule
-  (keep the best single-episode online checkpoint with C/(kappa+0.1) < 1, drcorl.md §3) is
-  `checkpoint_selection="online_best"`: the policy is offered to the runner as a candidate,
-  which the runner evaluates on the fixed episodes beside the final iterate.
-- "both" projects raw gradients and takes one Adam step (the poster); the code's projection
-  of two Adam parameter deltas is `manipulation="adam_delta"`. Every "both" iteration logs
-  the cosine of both (`cos_grad`, `cos_adam_delta`).
-- Per-sample cost targets in IQL; the code's batch-mean bug is `cost_critic_batch_mean_bug`.
-- The PID Lagrangian uses the threshold the authors intended (`pid_threshold="horizon"`);
-  the code's effective 0.0 is `pid_threshold="zero"` (drcorl.md §1.3 C6, §4 #9). Its error
-  reads the IQL cost critic as the code does; `pid_signal="policy_eval"` (ours, not a default)
-  reads the policy-evaluation ensemble instead.
-- Minibatches are drawn i.i.d. by the runner (the code cycles a permutation); phase B runs
-  `critic_steps` (the code trains 1M and loads the 500k checkpoint).
+The options, and where each departs from the code, are in config.py.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -60,6 +34,7 @@ from algorithms.drcorl.adaptation import (
     pid_threshold,
     project_conflicting,
 )
+from algorithms.drcorl.config import Config, check_config, reads
 from algorithms.drcorl.cost_eval import (
     CostEnsemble,
     combine,
@@ -71,8 +46,16 @@ from algorithms.drcorl.cost_eval import (
 from algorithms.drcorl.critics import Critic, iql_update, td_update
 from algorithms.drcorl.diffusion import VPSDE, BehaviorLoss, ScoreNet, sample
 from algorithms.drcorl.extraction import DiracPolicy, numpy_actor, q_guidance, surrogate_loss
-from benchmark.data.dataset import Dataset
-from benchmark.errors import ConfigError
+from algorithms.drcorl.guidance import (
+    CostQ,
+    assign,
+    cosine,
+    ensemble_cost_q,
+    flat,
+    iql_cost_q,
+    unflat,
+)
+from algorithms.drcorl.rescale import reward_scale
 from benchmark.interface import (
     Batch,
     Stage,
@@ -84,176 +67,9 @@ from benchmark.interface import (
     transition_columns,
     unknown_stage,
 )
-from benchmark.validation import (
-    Fraction,
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
-)
 
+__all__ = ["DRCORL", "Config"]
 
-@dataclass
-class Config:
-    # --- phase A: diffusion behaviour model -------------------------------------------------
-    behavior_steps: PositiveInt = 2_000_000
-    """Gradient steps of the diffusion model (200 epochs x 10k, `safe_behavior.py:22,33`)."""
-    behavior_batch_size: PositiveInt = 2048
-    """Minibatch of the diffusion model (`safe_behavior.py:34`)."""
-    behavior_lr: PositiveFloat = 3e-4
-    """AdamW learning rate of the diffusion model (`Agents/SRPO.py:411-413`)."""
-    behavior_weight_decay: NonNegativeFloat = 0.01
-    """AdamW weight decay (PyTorch's default, which the code inherits)."""
-    sde_beta_min: PositiveFloat = 0.1
-    """VP-SDE beta(0) (`utils/utils.py:155`)."""
-    sde_beta_max: PositiveFloat = 20.0
-    """VP-SDE beta(1) (`safe_behavior.py:101`)."""
-    score_hidden: PositiveInt = 256
-    """Width of the score network's ResNet trunk (`Agents/model.py:352-402`)."""
-    score_blocks: PositiveInt = 3
-    """Number of LayerNorm-ResNet blocks (`actor_blocks=3`, `utils/utils.py:181`)."""
-    score_expansion: PositiveInt = 4
-    """Width multiplier inside each ResNet block (256 -> 1024 -> 256)."""
-    score_dropout: Fraction = 0.1
-    """Dropout at the start of each ResNet block (active while training phase A only)."""
-    score_fourier_dim: PositiveInt = 64
-    """Number of fixed Gaussian Fourier time features (32 sin + 32 cos)."""
-    score_fourier_scale: PositiveFloat = 30.0
-    """Standard deviation of the Fourier frequencies W."""
-    score_cond_dim: PositiveInt = 128
-    """Width of the time-embedding MLP 64 -> 128 -> 128."""
-    behavior_speedup: Literal["eager", "compile", "bf16", "compile+bf16"] = "eager"
-    """How the behaviour step runs (diffusion.BehaviorLoss): `eager` (plain PyTorch, the
-    reference), `compile` (torch.compile of loss + network), `bf16` (bfloat16 autocast of the
-    network), `compile+bf16`. Same noise draws in every variant. Default eager: no variant has
-    been measured on a GPU yet (`make bench` section `gpu` times them and checks the loss curve
-    against eager's seed noise; blocked: no GPU available), so none is known to be faster."""
-    # --- phase B: IQL critics ---------------------------------------------------------------
-    critic_steps: PositiveInt = 500_000
-    """IQL steps (the code trains 1M but phase C loads the 500k checkpoint, epoch 50)."""
-    critic_batch_size: PositiveInt = 256
-    """IQL minibatch (`safe_critic.py:24`)."""
-    critic_pretrain_lr: PositiveFloat = 3e-4
-    """Adam lr of Q and V in phase B (no lr flags are passed there, so the 3e-4 default)."""
-    critic_hidden: PositiveInt = 256
-    """Hidden width of the twin Q and V MLPs."""
-    critic_layers: PositiveInt = 2
-    """Hidden layers of the twin Q and V MLPs (`q_layer=2`)."""
-    expectile: Fraction = 0.7
-    """IQL expectile tau of the V loss."""
-    gamma: Fraction = 0.99
-    """Discount (hard-coded in `Agents/SRPO.py:707`)."""
-    polyak: Fraction = 0.005
-    """Polyak rate of the target twin Q after every critic step."""
-    cost_critic_batch_mean_bug: bool = False
-    """Reproduce the code's phase-B cost target mean_j c_j + gamma V(s'_i) (drcorl.md §1.2)."""
-    # --- phase C: extraction and adaptation ------------------------------------------------
-    policy_hidden: PositiveInt = 256
-    """Hidden width of the tanh policy MLP."""
-    policy_layers: PositiveInt = 2
-    """Hidden layers of the tanh policy MLP (`policy_layer=2`)."""
-    policy_lr: PositiveFloat = 3e-4
-    """Adam lr of the policy (`--policy_lr`; tuned per task, drcorl.md §2.3)."""
-    policy_lr_cosine_steps: PositiveInt = 10_000_000
-    """T_max of the policy's cosine lr decay (n_policy_epochs 1000 x 10k; ~constant lr)."""
-    policy_batch_size: PositiveInt = 256
-    """Policy minibatch (`--policy_batchsize`); `adapt` draws twice this: half for the critics'
-    TD step, half for the policy step (the code samples one fresh minibatch for each)."""
-    q_lr: PositiveFloat = 3e-4
-    """Adam lr of both critics' Q in phase C (fresh optimizers; `--q_lr`, per task)."""
-    v_lr: PositiveFloat = 3e-4
-    """Adam lr of both critics' V in phase C (`--v_lr`, per task)."""
-    extract_steps: PositiveInt = 50_000
-    """Score-regularised extraction steps before adaptation (pretrain_epochs 50 x 1000)."""
-    adapt_iterations: PositiveInt = 2000
-    """Adaptation iterations (`--train_epochs`, per task)."""
-    warmup_iterations: NonNegativeInt = 500
-    """Adaptation iterations k <= this take reward steps whatever the cost (`k <= 500`)."""
-    beta_schedule: Literal["sqrt", "sqrt_offset", "constant"] = "sqrt"
-    """`sqrt`: beta_k = beta_coef sqrt(k) (the code); `sqrt_offset`: sqrt(0.01k+0.04);
-    `constant`: beta_coef (the notebook's beta ablation)."""
-    beta_coef: NonNegativeFloat = 0.01
-    """Coefficient of the beta schedule (0.01 in `safe_policy.py:86`)."""
-    cost_threshold: PositiveFloat = 1.0
-    """Normalised cost limit of the switching rule (`--cost_limit 1.0`)."""
-    slack_lower: NonNegativeFloat = 0.5
-    """h-: reward step while the normalised cost is <= cost_threshold - h- (`--slack_bound`)."""
-    slack_upper: NonNegativeFloat = 0.5
-    """h+: "both" step while it is <= cost_threshold + h+, cost step above."""
-    switching: Literal["critic", "online"] = "critic"
-    """`critic`: offline cost estimate from Qc (default); `online`: one env episode per
-    iteration as in the code (needs protocol `paper`; marks the run as interacting)."""
-    checkpoint_selection: Literal["final", "online_best"] = "final"
-    """`final`: the final iterate only. `online_best` (needs switching=online): the code's
-    rule -- after each iteration's online episode (another one after the update at k = 0 and
-    k % 10 = 9, whose score then counts, `safe_policy.py:158-176`) offer the updated policy to
-    the runner when C/(kappa+0.1) < cost_threshold and its normalised return is the best so
-    far (from 0); the runner evaluates the last one offered beside the final iterate."""
-    cost_estimate_states: PositiveInt = 2048
-    """Size of the fixed set of dataset states the critic-based cost estimate averages over."""
-    cost_estimate_from: Literal["dataset", "initial"] = "dataset"
-    """Where those states come from: `dataset` (any transition, as the code's unused
-    `offline_evaluate_cost`) or `initial` (first states of the dataset's trajectories, so the
-    estimate is the policy's cost from the start distribution, not from states the behaviour
-    policies reached, e.g. inside hazards)."""
-    cost_estimate_ema: Fraction = 0.0
-    """EMA weight on the previous critic estimate (0 = no smoothing)."""
-    cost_signal: Literal["iql", "policy_eval"] = "policy_eval"
-    """switching=critic: `iql` reads the estimate off the IQL cost critic that guides the
-    policy (expectile 0.7, one TD step per iteration: barely depends on pi, issue 12);
-    `policy_eval` off a separate cost-critic ensemble fitted to the current policy
-    (cost_eval.py: `cost_eval` stage, then `pe_steps_per_iteration` TD steps per iteration)."""
-    holdout_fraction: Fraction = 0.1
-    """switching=critic: fraction of whole trajectories held out of every training batch; the
-    estimate is read on their states (0 = use the training data, as the code would)."""
-    pe_members: PositiveInt = 2
-    """policy_eval: ensemble members (independent initialisations, shared batches)."""
-    pe_std_coef: NonNegativeFloat = 0.0
-    """policy_eval: the estimate is the members' mean + this x their std."""
-    pe_init_steps: PositiveInt = 5000
-    """policy_eval: TD steps of the `cost_eval` stage, on the extracted policy."""
-    pe_steps_per_iteration: PositiveInt = 2
-    """policy_eval: TD steps per adaptation iteration (on the current policy)."""
-    pe_batch_size: PositiveInt = 256
-    """policy_eval: minibatch of each TD step."""
-    pe_lr: PositiveFloat = 1e-3
-    """policy_eval: Adam lr of the ensemble."""
-    pe_polyak: Fraction = 0.05
-    """policy_eval: Polyak rate of each member's target (time constant 20 steps; the IQL
-    critics' 0.005 lags the policy by ~20k steps)."""
-    manipulation: Literal["gradient", "adam_delta"] = "gradient"
-    """"both" step: `gradient` projects raw gradients, one Adam step (the poster);
-    `adam_delta` projects two Adam parameter deltas (the code, `safe_policy.py:126-145`)."""
-    lagrangian: Literal["none", "fixed", "pid"] = "none"
-    """Cost/"both" steps use `none`: reg + beta<g_c,a>; `fixed`: reg - beta<g_r - lambda g_c, a>
-    with lambda = lagrangian_lambda; `pid`: the same with a PID-controlled lambda."""
-    lagrangian_lambda: NonNegativeFloat = 0.1
-    """The fixed lambda (`Agents/SRPO.py:322`)."""
-    pid_kp: NonNegativeFloat = 0.1
-    """PID proportional gain (`Agents/SRPO.py:38`)."""
-    pid_ki: NonNegativeFloat = 0.003
-    """PID integral gain."""
-    pid_kd: NonNegativeFloat = 0.001
-    """PID derivative gain."""
-    pid_threshold: Literal["horizon", "zero"] = "horizon"
-    """PID target for mean Qc: `horizon` = kappa (1-gamma^L)/((1-gamma) L), what the authors
-    intended (12.99 on CarRun); `zero` = the 0.0 their code ends up with (drcorl.md §1.3 C6)."""
-    pid_signal: Literal["critic", "policy_eval"] = "critic"
-    """What the PID's error reads, mean Q_c(s, pi(s)) on the batch minus its target: `critic`
-    = the IQL cost critic that guides the policy (the code); `policy_eval` = the
-    policy-evaluation ensemble's targets (needs cost_signal=policy_eval; issue 12: on CarRun
-    the IQL critic's Q_c stayed below the target, so lambda stayed ~0 while the cost rose)."""
-    reward_rescale: Literal["authors", "episodes", "none"] = "authors"
-    """`authors`: r * 1000 / (max - min) of returns over segments ending at terminals or every
-    1000 steps (drcorl.md §1.0); `episodes`: the same over true episodes; `none`."""
-
-    ID_NEUTRAL_DEFAULTS: ClassVar[dict[str, str]] = {"pid_signal": "critic"}
-    """Options added after records existed, left out of the run id at these earlier values."""
-
-
-AUTHORS_RETURN_WINDOW = 1000
-"""The code's hard-coded `max_episode_steps` in `return_range` (`utils/dataset.py:8-21`)."""
-AUTHORS_RETURN_SCALE = 1000.0
 COSINE_KEYS = (("cos_grad", "grad/cos"), ("cos_adam_delta", "grad/cos_adam_delta"))
 """(summary counter, logged metric) of the two cosines a "both" iteration measures."""
 ONLINE_SEED_BASE = 2_000_000
@@ -264,69 +80,13 @@ PERIODIC_SEED_OFFSET = 50_000
 with ONLINE_SEED_BASE + 100000 seed + this + k (k < 50000)."""
 
 
-def _check_config(config: Config, ctx: TrainContext) -> None:
-    if config.switching == "online" and ctx.rollout is None:
-        raise ConfigError(
-            "drcorl: switching=online rolls out the policy in the simulator during training, "
-            "which only a protocol that allows interaction (`paper`) provides; "
-            f"this run has protocol={ctx.protocol!r}. Use switching=critic (the offline "
-            "default) or run with the paper protocol."
-        )
-    if config.pid_signal == "policy_eval" and not (
-        config.switching == "critic" and config.cost_signal == "policy_eval"
-    ):
-        raise ConfigError(
-            "drcorl: pid_signal=policy_eval reads the policy-evaluation ensemble, which only "
-            "switching=critic with cost_signal=policy_eval trains; set those or pid_signal=critic"
-        )
-    if config.checkpoint_selection == "online_best" and config.switching != "online":
-        raise ConfigError(
-            "drcorl: checkpoint_selection=online_best selects on the online episodes of "
-            "switching=online; set switching=online (protocol paper) or checkpoint_selection=final"
-        )
-
-
-def reward_scale(dataset: Dataset, mode: str) -> float:
-    """The factor the code multiplies rewards by (drcorl.md §1.0): 1000 / (max - min return)."""
-    if mode == "none":
-        return 1.0
-    if mode == "episodes":
-        returns = dataset.episode_returns
-    else:
-        returns = _authors_segment_returns(dataset.rewards, dataset.terminals)
-    spread = float(np.max(returns) - np.min(returns)) if len(returns) else 0.0
-    # A dataset whose segments all have one return has nothing to rescale against.
-    return AUTHORS_RETURN_SCALE / spread if spread > 0 else 1.0
-
-
-def _authors_segment_returns(rewards: np.ndarray, terminals: np.ndarray) -> np.ndarray:
-    """Returns of segments ending at a terminal or after 1000 steps, timeouts ignored; a
-    trailing segment that ends neither way is not counted (the code's `return_range`)."""
-    window = AUTHORS_RETURN_WINDOW
-    rewards = rewards.astype(np.float64)
-    ends = list(np.flatnonzero(terminals) + 1)
-    trailing = len(rewards) not in ends
-    out: list[np.ndarray] = []
-    start = 0
-    for i, end in enumerate([*ends, len(rewards)] if trailing else ends):
-        chunk = rewards[start:end]
-        full = len(chunk) // window
-        out.append(chunk[: full * window].reshape(full, window).sum(axis=1))
-        rest = chunk[full * window :]
-        if len(rest) and not (trailing and i == len(ends)):
-            out.append(np.array([rest.sum()]))
-        start = end
-    returns = np.concatenate(out) if out else np.zeros(0)
-    return returns if len(returns) else np.array([rewards.sum()])
-
-
 class DRCORL:
     """DRCORL's four stages behind the suite's `Algorithm` interface (see the module docs)."""
 
     cost_conditioned = False
 
     def __init__(self, config: Config, ctx: TrainContext):
-        _check_config(config, ctx)
+        check_config(config, ctx)
         self.config = config
         self.ctx = ctx
         self.device = torch.device(ctx.device)
@@ -395,6 +155,10 @@ class DRCORL:
             self.pe = CostEnsemble(obs_dim, act_dim, c.critic_hidden, c.critic_layers, c.pe_members)
             self.pe.to(self.device)
             self.opts["cost_eval"] = adam(self.pe.members.parameters(), lr=c.pe_lr)
+        self.opt_hyper = {
+            k: [{h: g[h] for h in ("lr", "weight_decay")} for g in o.param_groups]
+            for k, o in self.opts.items()
+        }
         # Upper end of the per-step cost, for the ensemble's target clipping.
         self.max_cost = float(train_data.costs.max()) if len(train_data) else 1.0
 
@@ -413,15 +177,17 @@ class DRCORL:
         self.last_estimates: dict[str, float] = {}
 
         stages = [
-            Stage("behavior", c.behavior_steps, c.behavior_batch_size, True),
-            Stage("critic", c.critic_steps, c.critic_batch_size, True),
-            Stage("extract", c.extract_steps, c.policy_batch_size, True),
+            Stage("behavior", c.behavior_steps, c.behavior_batch_size, True, reads("behavior")),
+            Stage("critic", c.critic_steps, c.critic_batch_size, True, reads("critic")),
+            Stage("extract", c.extract_steps, c.policy_batch_size, True, reads("extract")),
         ]
         # `adapt` draws [critic TD | policy step | pe_steps x ensemble TD] in one batch.
         adapt_batch = 2 * c.policy_batch_size
         if self.pe_active:
             # Depends on the extracted policy, not on the cost limit: shared like the others.
-            stages.append(Stage("cost_eval", c.pe_init_steps, c.pe_batch_size, True))
+            stages.append(
+                Stage("cost_eval", c.pe_init_steps, c.pe_batch_size, True, reads("cost_eval"))
+            )
             adapt_batch += c.pe_steps_per_iteration * c.pe_batch_size
         stages.append(Stage("adapt", c.adapt_iterations, adapt_batch, False))
         self.stages = tuple(stages)
@@ -490,6 +256,10 @@ class DRCORL:
         self.actor.load_state_dict(state["actor"])
         for key, opt in self.opts.items():
             opt.load_state_dict(state["opts"][key])
+            # A shared-stage artifact may come from a variant with other later-stage rates
+            # (Stage.reads): the learning rates are this config's, the moments the state's.
+            for group, init in zip(opt.param_groups, self.opt_hyper[key]):
+                group.update(init)
         self.gen.set_state(state["generator"].cpu())
         self.counters = dict(state["counters"])
         self.pid.load_state_dict(state["pid"])
@@ -678,6 +448,22 @@ class DRCORL:
             )
         out["online/best_reward"] = self.selector.best_reward
 
+    def diagnostic_readout(self) -> dict[str, float]:
+        """What a diagnostic evaluation records beside the evaluated cost (runner:
+        `Trainer._diagnose`): the offline episode-cost estimates of the current policy, and
+        the one the switching rule reads, normalised as the rule sees it."""
+        if self.config.switching != "critic":
+            return {}
+        estimates = self.offline_estimates()
+        signal = self.config.cost_signal if self.pe is not None else "iql"
+        raw = estimates[signal]
+        return {
+            **{f"estimate_{k}": v for k, v in estimates.items()},
+            "estimate": raw,
+            "estimate_normalised": self.ctx.normalise_cost(raw, float(self.ctx.cost_limit)),
+            "adapt_k": float(self.counters["adapt_k"]),
+        }
+
     def summary(self) -> dict[str, float]:
         """What the record carries beside the evaluation (runner: `algorithm_summary`): the
         final policy's offline cost estimates (episode cost, for calibration against the
@@ -702,10 +488,17 @@ class DRCORL:
                 out[f"mean_{key}"] = self.counters.get(f"{key}_sum", 0.0) / self.counters["both"]
         return out
 
+    def _cost_q(self) -> CostQ:
+        """The cost critic a cost step follows and the PID reads (`cost_guidance`)."""
+        if self.config.cost_guidance == "policy_eval":
+            return ensemble_cost_q(self.pe, self.config.pe_std_coef)
+        return iql_cost_q(self.cost_critic)
+
     def _cost_guidance_fn(self, obs: torch.Tensor, out: dict[str, float]):
-        """The guidance of a cost step: -g_c, or g_r - lambda g_c under a Lagrangian."""
+        """The guidance of a cost step: -g_c, or g_r - lambda g_c under a Lagrangian, with
+        g_c the action-gradient of the critic `cost_guidance` names."""
         c = self.config
-        q_r, q_c = self.reward_critic.q_target, self.cost_critic.q_target
+        q_r, q_c = self.reward_critic.q_target, self._cost_q()
         if c.lagrangian == "none":
             return lambda a: -q_guidance(q_c, obs, a)
 
@@ -722,7 +515,10 @@ class DRCORL:
         return lagrangian_guidance
 
     def _pid_q(self, obs: torch.Tensor, act: torch.Tensor) -> float:
-        """mean Q_c(s, a) over the batch, from the critic `pid_signal` names."""
+        """mean Q_c(s, a) over the batch: from the critic the cost step follows, or, under
+        cost_guidance=iql, from the one `pid_signal` names."""
+        if self.config.cost_guidance == "policy_eval":
+            return self._cost_q()(obs, act).mean().item()
         if self.config.pid_signal == "policy_eval":
             return self.pe.target(obs, act).mean().item()
         return self.cost_critic.q_target.mean(obs, act).mean().item()
@@ -735,18 +531,18 @@ class DRCORL:
             # Adam's moments, step count and the lr schedule advance twice.
             start = [p.detach().clone() for p in params]
             loss_r = self._policy_step(obs, reward_guidance, beta)
-            grad_r = _flat([p.grad for p in params])  # the raw gradient, kept after the step
-            delta_r = _flat([p.detach() - s for p, s in zip(params, start)])
-            _assign(params, start)
+            grad_r = flat([p.grad for p in params])  # the raw gradient, kept after the step
+            delta_r = flat([p.detach() - s for p, s in zip(params, start)])
+            assign(params, start)
             loss_c = self._policy_step(obs, cost_guidance, beta)
-            grad_c = _flat([p.grad for p in params])
-            delta_c = _flat([p.detach() - s for p, s in zip(params, start)])
+            grad_c = flat([p.grad for p in params])
+            delta_c = flat([p.detach() - s for p, s in zip(params, start)])
             combined = project_conflicting(delta_r, delta_c)
-            _assign(params, _unflat(_flat(start) + combined, params))
+            assign(params, unflat(flat(start) + combined, params))
             return {
                 "loss/policy": 0.5 * (loss_r + loss_c),
-                "grad/cos": _cos(grad_r, grad_c),
-                "grad/cos_adam_delta": _cos(delta_r, delta_c),
+                "grad/cos": cosine(grad_r, grad_c),
+                "grad/cos_adam_delta": cosine(delta_r, delta_c),
             }
         actions = self.actor(obs)
         loss_r = surrogate_loss(
@@ -755,19 +551,19 @@ class DRCORL:
         loss_c = surrogate_loss(
             actions, obs, self.score, self.sde, self.gen, cost_guidance(actions), beta
         )
-        grad_r = _flat(torch.autograd.grad(loss_r, params, retain_graph=True))
-        grad_c = _flat(torch.autograd.grad(loss_c, params))
+        grad_r = flat(torch.autograd.grad(loss_r, params, retain_graph=True))
+        grad_c = flat(torch.autograd.grad(loss_c, params))
         combined = project_conflicting(grad_r, grad_c)
         # What the code's two Adam steps would have combined, from the same Adam state.
         delta_r, delta_c = code_adam_deltas(opt, params, grad_r, grad_c)
-        for p, g in zip(params, _unflat(combined, params)):
+        for p, g in zip(params, unflat(combined, params)):
             p.grad = g
         self._set_policy_lr()
         opt.step()
         return {
             "loss/policy": 0.5 * (loss_r.item() + loss_c.item()),
-            "grad/cos": _cos(grad_r, grad_c),
-            "grad/cos_adam_delta": _cos(delta_r, delta_c),
+            "grad/cos": cosine(grad_r, grad_c),
+            "grad/cos_adam_delta": cosine(delta_r, delta_c),
         }
 
     def _online_episode_cost(self, k: int) -> float:
@@ -785,28 +581,6 @@ class DRCORL:
         return float(episode.returns[0]), float(episode.costs[0])
 
 
-def _flat(tensors) -> torch.Tensor:
-    return torch.cat([t.reshape(-1) for t in tensors])
-
-
-def _unflat(flat: torch.Tensor, like: list[torch.Tensor]) -> list[torch.Tensor]:
-    out, i = [], 0
-    for p in like:
-        out.append(flat[i : i + p.numel()].view_as(p))
-        i += p.numel()
-    return out
-
-
-def _assign(params: list[torch.Tensor], values: list[torch.Tensor]) -> None:
-    with torch.no_grad():
-        for p, v in zip(params, values):
-            p.copy_(v)
-
-
 def _loss_key(critic: str, loss: str) -> str:
     """`loss/reward_q`, `loss/cost_v`: one critic's loss under the `group/name` convention."""
     return f"loss/{critic}_{loss.removesuffix('_loss')}"
-
-
-def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(torch.nn.functional.cosine_similarity(a, b, dim=0).item())

@@ -18,12 +18,17 @@ Deviation: none in the maths; noise comes from an explicit generator (exact resu
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
 
 from algorithms.drcorl.critics import TwinQ, mlp
 from algorithms.drcorl.diffusion import VPSDE, ScoreNet
+
+QFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""(obs, actions) -> Q(s, a) of shape (B,)."""
 
 EXTRACT_T_MIN = 0.02
 """Extraction time range t ~ U(0.02, 0.98) (`Agents/SRPO.py:125`)."""
@@ -78,11 +83,13 @@ def score_regulariser(
     return (sigma**2 * eps * actions).sum(dim=-1)
 
 
-def q_guidance(q: TwinQ, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """grad_a of the twin-mean Q at the policy's actions, detached (shape (B, act_dim))."""
+def q_guidance(q: TwinQ | QFunction, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """grad_a of Q at the policy's actions, detached (shape (B, act_dim)): the twin mean for
+    a `TwinQ`, else `q(obs, a)` itself (a cost critic of guidance.py)."""
+    value = q.mean if isinstance(q, TwinQ) else q
     with torch.enable_grad():
         a = actions.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(q.mean(obs, a).sum(), a)
+        (grad,) = torch.autograd.grad(value(obs, a).sum(), a)
     return grad.detach()
 
 

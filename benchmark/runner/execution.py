@@ -234,6 +234,7 @@ def _evaluate_all(
             online_env_steps=trainer.online_env_steps,
             selected=chosen,
             algorithm_summary=summary,
+            diagnostics=(trainer.progress.diagnostics, trainer.progress.diagnostic_env_steps),
         )
         records.append(record)
     for record in records:  # all evaluated first: a record on disk means a finished run

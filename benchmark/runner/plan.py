@@ -78,19 +78,26 @@ class RunPlan:
         limits = "/".join(f"{k:g}" for k in self.eval_cost_limits)
         return f"{self.entry.name} {self.task.name} kappa={limits} seed={self.spec.seed}"
 
-    def artifact_path(self, results: Path, shared_stages: list[str]) -> Path | None:
-        """Where the state after the cost-limit-independent stages is kept, keyed by what
-        those stages depend on (not the cost limit): shared by every cost limit's run."""
-        if not shared_stages:
+    def artifact_path(
+        self, results: Path, stages: list[str], reads: set[str] | None = None
+    ) -> Path | None:
+        """Where the state after the cost-limit-independent `stages` (a prefix of the
+        algorithm's) is kept, keyed by what they depend on: the options they `read` (None =
+        the whole config), never the cost limit. Shared by every cost limit's run and by every
+        variant that differs only in later stages' options."""
+        if not stages:
             return None
+        config = identity_config(self.entry.config_cls, self.config)
+        if reads is not None:
+            config = {k: v for k, v in config.items() if k in reads}
         key = stable_hash(
             {
                 "algorithm": self.entry.name,
                 "task": self.task.name,
                 "seed": self.spec.seed,
-                "config": identity_config(self.entry.config_cls, self.config),
+                "config": config,
                 "dataset_sha256": self.dataset.sha256,
-                "stages": shared_stages,
+                "stages": stages,
             }
         )
         return Path(results) / "artifacts" / self.entry.name / f"{key}.pt"
@@ -134,6 +141,9 @@ def plan_run(spec: RunSpec, dataset_cache: dict | None = None) -> RunPlan:
         "dataset_sha256": dataset.sha256,
         "protocol": profile.protocol,
     }
+    if profile.diagnostic_evals:
+        # Never changes the trained weights, but a run without them cannot provide them.
+        identity["diagnostics"] = [profile.diagnostic_evals, profile.diagnostic_episodes]
     if entry.cost_conditioned:
         identity["cost_limits"] = sorted(limits)
         train_limit = max(limits)

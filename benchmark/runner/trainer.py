@@ -238,6 +238,35 @@ class Progress:
     log_bytes: int = 0
     resumed_from: dict | None = None
     artifact: str | None = None
+    diagnostics: list[dict] = field(default_factory=list)
+    diagnostic_env_steps: int = 0
+
+
+DIAGNOSTIC_SEED_BASE = 3_000_000
+"""Reset seeds of the diagnostic episodes: this + i, the same at every point, apart from the
+evaluation (1e6 + i) and DRCORL's online (2e6 + ...) seeds."""
+
+
+def diagnostic_points(steps: int, count: int) -> set[int]:
+    """The 1-based steps of a stage after which a diagnostic evaluation runs: `count` evenly
+    spaced, the last at the stage's end."""
+    return {max(1, round(steps * j / count)) for j in range(1, count + 1)} if count else set()
+
+
+@contextlib.contextmanager
+def global_rng_untouched() -> Iterator[None]:
+    """Restores python's, numpy's and torch's global generators afterwards, so whatever runs
+    inside (environments, a policy) leaves the training's randomness as it was."""
+    states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.random.set_rng_state(states[2])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
 
 @dataclass
@@ -302,6 +331,45 @@ class Trainer:
     def online_env_steps(self) -> int:
         now = self._rollouts.env_steps if self._rollouts is not None else 0
         return self._online_steps_before + now
+
+    def _diagnose(self, stage: str) -> None:
+        """A diagnostic evaluation of the current policy (profile `diagnostic_evals`): the
+        episodes' normalised reward and cost beside what the algorithm's optional
+        `diagnostic_readout()` says (DRCORL: its cost estimates). Runs on its own envs and
+        seeds, with the global generators restored after, and returns nothing to the
+        algorithm, so the trained weights are those of a run without it."""
+        from benchmark.envs import make_vector_env
+
+        plan, profile = self.plan, self.plan.profile
+        seeds = [DIAGNOSTIC_SEED_BASE + i for i in range(profile.diagnostic_episodes)]
+        width = min(len(seeds), profile.num_eval_envs)
+        started = time.monotonic()
+        with global_rng_untouched(), torch.no_grad():
+            rollouts = TrainingRollouts(
+                partial(make_vector_env, plan.task), plan.task.horizon, width
+            )
+            try:
+                policy = self.algorithm.policy(plan.train_cost_limit, width)
+                episodes = rollouts(policy, seeds)
+            finally:
+                rollouts.close()
+            readout = getattr(self.algorithm, "diagnostic_readout", None)
+            extra = readout() if callable(readout) else {}
+        epsilon = self.protocol.epsilon_for(plan.entry.name)
+        metrics = episodes.metrics(plan.task, plan.train_cost_limit, epsilon)
+        self.progress.diagnostic_env_steps += rollouts.env_steps
+        self.progress.diagnostics.append(
+            {
+                "stage": stage,
+                "step": self.progress.step,
+                "normalised_reward": metrics["normalised_reward"]["mean"],
+                "normalised_cost": metrics["normalised_cost"]["mean"],
+                "cost": metrics["cost"]["mean"],
+                "episodes": len(seeds),
+                "seconds": round(time.monotonic() - started, 3),
+                **{k: float(v) for k, v in extra.items()},
+            }
+        )
 
     def make_context(self) -> TrainContext:
         plan = self.plan
@@ -369,13 +437,23 @@ class Trainer:
         stages = self.algorithm.stages
         return stages[index].name if index < len(stages) else "done"
 
-    def _artifact_path(self) -> Path | None:
-        shared = [s.name for s in self.algorithm.stages if s.shared_across_cost_limits]
-        return self.plan.artifact_path(self.results, shared)
+    def _artifact_path(self, index: int) -> Path | None:
+        """The artifact after shared stage `index` (0-based), keyed by what stages 0..index
+        read; None when that stage is not shared."""
+        stages = self.algorithm.stages[: index + 1]
+        if not stages or not all(s.shared_across_cost_limits for s in stages):
+            return None
+        reads = [s.reads for s in stages]
+        union = None if any(r is None for r in reads) else set().union(*reads)
+        return self.plan.artifact_path(self.results, [s.name for s in stages], union)
 
     def _reuse_artifact(self) -> None:
-        path = self._artifact_path()
-        if path is None or not path.exists():
+        """Load the deepest shared stage's artifact that exists (none: train from scratch)."""
+        for index in reversed(range(len(self.algorithm.stages))):
+            path = self._artifact_path(index)
+            if path is not None and path.exists():
+                break
+        else:
             return
         state = torch.load(path, map_location=self.device, weights_only=False)
         self.algorithm.load_state_dict(state["algorithm"])
@@ -410,8 +488,8 @@ class Trainer:
             stage=self._stage_name(self.progress.stage_index),
         )
 
-    def _save_artifact(self) -> None:
-        path = self._artifact_path()
+    def _save_artifact(self, index: int) -> None:
+        path = self._artifact_path(index)
         if path is None or path.exists():
             return
         save_torch(
@@ -466,6 +544,9 @@ class Trainer:
         while self.progress.stage_index < len(stages):
             stage = stages[self.progress.stage_index]
             source = self.algorithm.batch_source(stage.name)
+            last = self.progress.stage_index == len(stages) - 1
+            diagnose_at = diagnostic_points(stage.steps, self.plan.profile.diagnostic_evals)
+            diagnose_at = diagnose_at if last else set()
             started = time.monotonic() - self.progress.stage_seconds.get(stage.name, 0.0)
             bar = tqdm(
                 total=stage.steps,
@@ -483,6 +564,8 @@ class Trainer:
                     metrics = self.algorithm.update(stage.name, batch)
                     self.progress.step += 1
                     bar.update(1)
+                    if self.progress.step in diagnose_at:
+                        self._diagnose(stage.name)
                     if self.progress.step % self.plan.profile.log_every == 0:
                         elapsed = round(time.monotonic() - started, 3)
                         pending_rows += [
@@ -501,11 +584,7 @@ class Trainer:
             self.progress.stage_seconds[stage.name] = time.monotonic() - started
             self.progress.stage_index += 1
             self.progress.step = 0
-            next_shared = (
-                self.progress.stage_index < len(stages)
-                and stages[self.progress.stage_index].shared_across_cost_limits
-            )
-            if stage.shared_across_cost_limits and not next_shared:
-                self._save_artifact()
+            if stage.shared_across_cost_limits:
+                self._save_artifact(self.progress.stage_index - 1)
             self.checkpoint()
             guard.deliver(self.log)

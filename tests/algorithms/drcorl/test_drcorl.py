@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from algorithms.drcorl.drcorl import _authors_segment_returns, reward_scale
+from algorithms.drcorl.rescale import authors_segment_returns, reward_scale
 from benchmark.envs import make_vector_env
 from benchmark.errors import ConfigError
 from benchmark.evaluate import TrainingRollouts
@@ -116,7 +116,7 @@ def test_authors_reward_scale_uses_1000_step_segments_and_ignores_timeouts():
     terminals[4] = True
     # Segments: [0, 5) ends at a terminal; then two full windows of 1000; the trailing 495
     # steps end neither way and are not counted.
-    assert list(_authors_segment_returns(rewards, terminals)) == [5.0, 1000.0, 1000.0]
+    assert list(authors_segment_returns(rewards, terminals)) == [5.0, 1000.0, 1000.0]
 
 
 def test_reward_scale_modes(toy_velocity):
@@ -152,3 +152,42 @@ def test_cpu_policy_matches_the_torch_actor(toy_velocity):
     with torch.no_grad():
         expected = algo.actor(torch.as_tensor(obs)).numpy()
     assert np.allclose(algo.policy(10.0, 50).act(obs), expected, atol=1e-5)
+
+
+def test_every_option_is_classified_for_the_stage_keys():
+    """Each Config field is read by the shared stages (STRUCTURE / STAGE_READS) or by the
+    adaptation only, exactly once: a new option must say which before it can key anything."""
+    from dataclasses import fields
+
+    from algorithms.drcorl.config import ADAPT_ONLY, STAGE_READS, STRUCTURE, Config
+
+    listed = [*STRUCTURE, *ADAPT_ONLY, *(k for v in STAGE_READS.values() for k in v)]
+    assert sorted(listed) == sorted(f.name for f in fields(Config))
+
+
+def test_variants_share_the_stages_whose_options_they_agree_on(tmp_path):
+    """An adaptation-only change reuses every shared stage; a change to an extraction option
+    reuses phases A and B only; a change to a behaviour option reuses nothing. Each reuse
+    gives the result of training that variant from scratch."""
+    shared = tmp_path / "shared"
+    [first] = execute(_spec(), shared)
+    assert first["timing"]["artifact"] is None
+    variants = {
+        "adapt": {"beta_coef": 0.05, "cost_guidance": "policy_eval"},
+        "extract": {"extract_steps": 7},
+        "behavior": {"behavior_lr": 1e-3},
+    }
+    artifacts = {}
+    for name, change in variants.items():
+        overrides = {"adapt_iterations": 40, **change}
+        [reused] = execute(_spec(overrides=overrides), shared)
+        [scratch] = execute(_spec(overrides=overrides), tmp_path / name)
+        assert reused["metrics"] == scratch["metrics"], name
+        artifacts[name] = reused["timing"]["artifact"]
+    paths = sorted((shared / "artifacts" / "drcorl").glob("*.pt"))
+    # first run: behavior, critic, extract, cost_eval; "extract": extract + cost_eval; the
+    # behaviour change: all four again
+    assert len(paths) == 4 + 2 + 4
+    assert artifacts["adapt"] is not None and artifacts["extract"] is not None
+    assert artifacts["adapt"] != artifacts["extract"]
+    assert artifacts["behavior"] is None
