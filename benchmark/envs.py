@@ -219,12 +219,10 @@ def make_env(task: TaskSpec | str, seed: int | None = None) -> gymnasium.Env:
         from benchmark.envs_toy import make_toy_env
 
         return make_toy_env(task.name, seed)
+    reason = task.cannot_run()
+    if reason:
+        raise ConfigError(reason)
     task.require_simulator()
-    if task.family == "metadrive":
-        raise ConfigError(
-            f"{task.name} is a MetaDrive task: dsrl registers those with the old `gym` API, "
-            f"which the suite's env layer does not drive; its DSRL file can still be read"
-        )
     register_dsrl_envs()
     # The passive env checker only warns (float64 obs, bounds); our wrapper fixes the types.
     with _process_std_streams():

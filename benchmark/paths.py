@@ -26,6 +26,14 @@ def results_dir() -> Path:
     return Path(env).expanduser() if env else REPO_ROOT / "results"
 
 
+def results_flag(results: str | Path | None) -> str:
+    """` --results PATH` when `results` is not the default folder, for the commands a message
+    suggests: the user's folder, never silently the checkout's."""
+    if results is None or Path(results).resolve() == results_dir().resolve():
+        return ""
+    return f" --results {results}"
+
+
 def reports_dir() -> Path:
     """Reports: `$BENCHMARK_REPORTS_DIR`, else `reports/` in the repo."""
     env = os.environ.get("BENCHMARK_REPORTS_DIR")

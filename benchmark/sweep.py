@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -26,13 +27,13 @@ from typing import Any
 
 from benchmark.atomic import atomic_write_text
 from benchmark.errors import BenchmarkError, ConfigError
-from benchmark.paths import REPO_ROOT
+from benchmark.paths import REPO_ROOT, results_flag
 from benchmark.paths import results_dir as default_results_dir
 from benchmark.profiles import Profile, load_profile, parse_overrides
 from benchmark.runner.execution import execute
 from benchmark.runner.plan import RunPlan, RunSpec, plan_run
 from benchmark.runner.provenance import SNAPSHOT_INFO, git_state
-from benchmark.runner.trainer import check_device_name
+from benchmark.runner.trainer import check_device_name, write_status
 from benchmark.slurm_options import SlurmOptions
 from benchmark.tasks import get_task
 
@@ -53,6 +54,40 @@ def _run_cells(profile: Profile):
                     yield algorithm, task_name, seed, limit
 
 
+def overrides_by_algorithm(
+    algorithms: tuple[str, ...], overrides: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The rule for a sweep's `--set`: an option applies to every algorithm of the sweep whose
+    Config has it and to no other; an option none of them has is an error."""
+    from dataclasses import fields
+
+    from benchmark.registry import load
+
+    keys = {a: {f.name for f in fields(load(a).config_cls)} for a in algorithms}
+    unknown = [k for k in overrides if not any(k in names for names in keys.values())]
+    if unknown:
+        raise ConfigError(
+            f"--set {', '.join(unknown)}: no algorithm of this sweep ({', '.join(algorithms)}) "
+            "has that option"
+        )
+    return {a: {k: v for k, v in overrides.items() if k in keys[a]} for a in algorithms}
+
+
+def describe_overrides(algorithms: tuple[str, ...], overrides: dict[str, Any]) -> list[str]:
+    """One line per `--set` option that only some of the sweep's algorithms have."""
+    per_algorithm = overrides_by_algorithm(algorithms, overrides)
+    lines = []
+    for key in overrides:
+        having = [a for a in algorithms if key in per_algorithm[a]]
+        if len(having) < len(algorithms):
+            others = [a for a in algorithms if a not in having]
+            lines.append(
+                f"--set {key}: applies to {', '.join(having)}; not to {', '.join(others)} "
+                "(their Config has no such option)"
+            )
+    return lines
+
+
 def expand(
     profile: Profile,
     overrides: dict[str, Any],
@@ -61,8 +96,10 @@ def expand(
     device: str | None = None,
 ) -> list[RunPlan]:
     """Every run of the profile: algorithms x tasks x seeds x cost limits (one run per
-    (task, seed) for cost-conditioned algorithms)."""
+    (task, seed) for cost-conditioned algorithms). Each `--set` option goes to the algorithms
+    whose Config has it (`overrides_by_algorithm`)."""
 
+    per_algorithm = overrides_by_algorithm(profile.algorithms, overrides)
     plans = []
     for algorithm, task_name, seed, limit in _run_cells(profile):
         spec = RunSpec(
@@ -71,7 +108,7 @@ def expand(
             seed=seed,
             cost_limit=limit,
             profile=profile.ref,
-            overrides=overrides,
+            overrides=per_algorithm[algorithm],
             log=log,
             device=device,
         )
@@ -140,12 +177,35 @@ class SweepJob:
                     raise
                 # the rest go on; the run's status.json holds the details
                 failures.append(f"{spec.algorithm}/{spec.task}/seed{spec.seed}: {error}")
+                _note_failure(spec, Path(self.results), error, datasets)
         return failures
 
     def checkpoint(self, *args: Any, **kwargs: Any):
         import submitit
 
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+def one_line(error: BaseException) -> str:
+    """The error as `status` shows it: its first line, at most 300 characters."""
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:300]
+
+
+def _note_failure(spec: RunSpec, results: Path, error: BaseException, datasets: dict) -> None:
+    """A run that failed before it wrote its own status (e.g. `--device cuda` on a node without
+    CUDA) gets one, so `status` and the sweep count it and show its cause in one line."""
+    try:
+        plan = plan_run(spec, datasets)
+    except Exception:  # the plan itself failed: only the job's log can tell (`_job_outcome`)
+        return
+    work = plan.work_dir(results)
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads((work / "status.json").read_text()).get("state") == "failed":
+            return  # the run wrote its own, with its log
+    with contextlib.suppress(OSError):
+        work.mkdir(parents=True, exist_ok=True)
+        write_status(work, "failed", error=one_line(error), log="")
 
 
 # ----------------------------------------------------------------------------- snapshot
@@ -243,6 +303,7 @@ def _record_submission(folder: Path, executor: str, jobs: list, plans_per_job: l
                 "stdout": str(job.paths.stdout),
                 "stderr": str(job.paths.stderr),
                 "result": str(job.paths.result_pickle),
+                "host": platform.node(),
                 "train_ids": [p.train_id for p in plans],
             }
             handle.write(json.dumps(entry) + "\n")
@@ -284,9 +345,11 @@ def _job_outcome(entry: dict) -> tuple[str, str]:
             for line in text.splitlines()
             if "DUE TO JOB REQUEUE" not in line and "DUE TO PREEMPTION" not in line
         )
-        for marker in ("CANCELLED", "DUE TO TIME LIMIT", "OUT OF MEMORY", "Traceback"):
+        for marker in ("CANCELLED", "DUE TO TIME LIMIT", "OUT OF MEMORY"):
             if marker in text:
                 return "failed", f"job {entry['job_id']}: {marker.lower()}"
+        if "Traceback" in text:
+            return "failed", f"job {entry['job_id']}: {_last_exception(text)}"
     result = Path(entry["result"])
     if result.exists():
         import pickle
@@ -298,17 +361,40 @@ def _job_outcome(entry: dict) -> tuple[str, str]:
     return "", ""
 
 
-def _process_gone(status: dict) -> bool:
-    """A run that says it is running on this host but whose process no longer exists."""
-    if status.get("host") != platform.node():
-        return False  # another node: only its heartbeat and the job logs can tell
+def _last_exception(text: str) -> str:
+    """The last `SomeError: message` line of a traceback, without the module path."""
+    for line in reversed(text.splitlines()):
+        match = re.match(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt)):\s*(.*)$", line)
+        if match:
+            return f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2)}"[:300]
+    return "traceback"
+
+
+def _local_job_gone(entry: dict) -> bool:
+    """A local submitit job (its id is its process id) on this host whose process is gone
+    without a result: it will never start the runs it was given."""
+    if entry.get("executor") != "local" or entry.get("host") != platform.node():
+        return False
+    if Path(entry["result"]).exists():
+        return False
+    return _pid_gone(entry["job_id"])
+
+
+def _pid_gone(pid: Any) -> bool:
     try:
-        os.kill(int(status["pid"]), 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError):
         return False
     return False
+
+
+def _process_gone(status: dict) -> bool:
+    """A run that says it is running on this host but whose process no longer exists."""
+    if status.get("host") != platform.node() or "pid" not in status:
+        return False  # another node: only its heartbeat and the job logs can tell
+    return _pid_gone(status["pid"])
 
 
 def _corrupt_record(plan: RunPlan, results: Path) -> tuple[str, str] | None:
@@ -340,7 +426,8 @@ def run_status(plan: RunPlan, results: Path, submissions: dict[str, dict]) -> Ru
         with contextlib.suppress(json.JSONDecodeError):
             status = json.loads(status_path.read_text())
             if status["state"] == "failed":
-                return RunStatus(plan, "failed", status.get("error", ""), status.get("log", ""))
+                log = status.get("log") or job_log
+                return RunStatus(plan, "failed", status.get("error", ""), log)
             if status["state"] == "running":
                 failed, why = _job_outcome(entry) if entry else ("", "")
                 if failed and entry and entry["time"] <= status["updated"]:
@@ -353,7 +440,11 @@ def run_status(plan: RunPlan, results: Path, submissions: dict[str, dict]) -> Ru
         failed, why = _job_outcome(entry)
         if failed:
             return RunStatus(plan, "failed", why, job_log)
-        return RunStatus(plan, "queued", f"job {entry['job_id']}", job_log)
+        if _local_job_gone(entry):
+            why = f"job gone: process {entry['job_id']} ended before this run started"
+            return RunStatus(plan, "failed", why, job_log)
+        if not Path(entry["result"]).exists():
+            return RunStatus(plan, "queued", f"job {entry['job_id']}", job_log)
     return RunStatus(plan, "missing")
 
 
@@ -400,11 +491,31 @@ def _print_status(statuses: list[RunStatus]) -> dict[str, int]:
 # ----------------------------------------------------------------------------- CLI
 
 
+def stray_invalid_files(profile: Profile, results: Path, statuses: list[RunStatus]) -> list:
+    """(path, reason) of invalid files in the profile's runs folder that no run of its plan
+    names: `table` refuses them too, so `status` must not pass over them."""
+    from benchmark.results import read_records
+
+    listed = {s.log for s in statuses if s.state == "corrupt"}
+    return [
+        (str(path), reason)
+        for path, reason in read_records(results, profile.name).invalid
+        if str(path) not in listed
+    ]
+
+
 def cli_status(args) -> int:
     results = Path(args.results) if args.results else default_results_dir()
     profile = load_profile(args.profile)
-    counts = _print_status(profile_status(profile, results))
-    return 1 if counts["failed"] or counts["corrupt"] else 0
+    statuses = profile_status(profile, results)
+    counts = _print_status(statuses)
+    stray = stray_invalid_files(profile, results, statuses)
+    for path, reason in stray:
+        print(
+            f"  CORRUPT file of no planned run: {path}: {' '.join(reason.split())[:200]}\n"
+            "    (table refuses the folder while it is there: delete or move it)"
+        )
+    return 1 if counts["failed"] or counts["corrupt"] or stray else 0
 
 
 def _budget_text(config: dict) -> str:
@@ -441,6 +552,8 @@ def cli_sweep(args) -> int:
             raise ConfigError(f"--task {args.task}: profile {profile.name} has {listed}")
         every = sum(1 for _ in _run_cells(profile))
         profile = dataclasses.replace(profile, tasks=(task,))
+    for line in describe_overrides(profile.algorithms, overrides):
+        print(line)
     plans = expand(profile, overrides, {}, tuple(args.log), args.device)
     if args.task:
         print(f"--task {task}: the {len(plans)} of the profile's {every} runs on it")
@@ -472,7 +585,8 @@ def cli_sweep(args) -> int:
     _record_submission(folder, args.executor, jobs, per_job)
     print(f"submitted {len(todo)} runs as {len(jobs)} {args.executor} job(s); logs under {folder}")
     if not args.wait:
-        print(f"follow with: python -m benchmark status --profile {args.profile}")
+        flag = results_flag(args.results)
+        print(f"follow with: python -m benchmark status --profile {args.profile}{flag}")
         return 0
     return _wait(jobs, profile, results, plans, todo)
 

@@ -145,6 +145,21 @@ class TaskSpec:
                 f"without it"
             )
 
+    def cannot_run(self) -> str | None:
+        """Why the suite cannot train-and-evaluate or collect on this task at all, whatever
+        data a user has (None when it can): said before any advice about data."""
+        if self.family != "metadrive":
+            return None
+        missing = self.missing_simulator()
+        verb = "are" if missing and " and " in missing else "is"
+        installed = f"; {missing} {verb} not installed either" if missing else ""
+        return (
+            f"{self.name} is a MetaDrive task: dsrl registers those with the old `gym` API, "
+            f"which the suite's env layer does not drive, so it cannot evaluate a policy or "
+            f"collect data on it{installed}. Its DSRL file can still be read "
+            f"(`python -m benchmark data card {self.name}`)"
+        )
+
     def normalise_reward(self, episode_return):
         return (episode_return - self.reward_min) / (self.reward_max - self.reward_min)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchmark import envs
-from benchmark.errors import UnknownTaskError
+from benchmark.errors import ConfigError, UnknownTaskError
 from benchmark.tasks import ALL_DSRL_TASKS, get_task
 
 
@@ -173,12 +173,36 @@ def test_headless_world_builds_change_no_observation(monkeypatch):
 
 
 def test_tasks_without_their_simulator_name_the_package():
-    from benchmark.tasks import SimulatorNotInstalledError
-
     metadrive = get_task("easysparse")
     if not metadrive.missing_simulator():
         pytest.skip("MetaDrive is installed here")
-    with pytest.raises(SimulatorNotInstalledError, match="metadrive-simulator"):
+    with pytest.raises(ConfigError, match="MetaDrive task.*metadrive-simulator and gym are not"):
         envs.make_env(metadrive)
-    with pytest.raises(SimulatorNotInstalledError, match="metadrive-simulator"):
+    with pytest.raises(ConfigError, match="MetaDrive task"):
         _ = metadrive.obs_dim
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--algorithm", "bc_safe", "--task", "easysparse", "--profile", "smoke"],
+        ["run", "--algorithm", "bc_safe", "--task", "easysparse", "--profile", "smoke"]
+        + ["--data", "generated"],
+        ["data", "collect", "easysparse"],
+    ],
+)
+def test_a_metadrive_task_is_refused_before_any_advice_about_data(argv, capsys, tmp_path):
+    """What cannot run at all is said first; no download or collect advice comes before it."""
+    from benchmark.cli import main
+
+    assert main([*argv, *(["--results", str(tmp_path)] if argv[0] == "run" else [])]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: easysparse is a MetaDrive task")
+    assert "download" not in err and "make data" not in err
+
+
+def test_a_missing_metadrive_file_is_not_advised_to_be_generated(monkeypatch, tmp_path):
+    from benchmark.data.dsrl import how_to_obtain
+
+    advice = how_to_obtain(get_task("easysparse"))
+    assert "make data" not in advice and "cannot generate its data" in advice

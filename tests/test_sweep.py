@@ -382,3 +382,90 @@ def test_slurm_options_are_declared_once():
     assert names <= destinations
     args = sweep.parse_args(["--profile", "smoke", "--time", "5", "--sbatch", "qos=low"])
     assert args.time_min == 5 and args.sbatch_extra == ["qos=low"] and args.partition is None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_sweep_whose_runs_all_fail_counts_them_and_status_gives_each_cause(tmp_path):
+    """--device cuda on a CPU machine: every run fails before it trains; the sweep's last
+    line counts them and `status` shows the one-line cause, not just "traceback"."""
+    profile = write_profile(tmp_path, "nocuda", "algorithms: [bc_safe, coptidice]\n")
+    results = tmp_path / "results"
+    done = sweep(profile, results, "--wait", "--device", "cuda", "--max-parallel", "1")
+    assert done.returncode == 2
+    assert "sweep finished: 0 done, 2 failed" in done.stderr + done.stdout
+    status = main_output(["status", "--profile", profile, "--results", str(results)])
+    assert "failed: 2" in status
+    failed = [line for line in status.splitlines() if "FAILED" in line]
+    assert len(failed) == 2
+    assert all("CUDA is not available on this machine" in line for line in failed)
+
+
+def main_output(argv: list[str]) -> str:
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmark", *argv], capture_output=True, text=True, timeout=300
+    )
+    return run.stdout + run.stderr
+
+
+def test_a_dead_local_job_is_failed_not_queued_and_stray_files_are_listed(tmp_path):
+    """A local job killed before its runs started leaves them `failed (job gone)`; an invalid
+    file in the runs folder that no run names is listed by status, as table refuses it."""
+    from benchmark.sweep import expand, submitit_folder
+
+    profile_path = write_profile(tmp_path, "gone", "algorithms: [bc_safe]\n")
+    profile = load_profile(profile_path)
+    results = tmp_path / "results"
+    [plan] = expand(profile, {}, {})
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    folder = submitit_folder(results, profile.name)
+    folder.mkdir(parents=True)
+    entry = {
+        "time": time.time(),
+        "executor": "local",
+        "job_id": dead,
+        "stdout": str(folder / "none.out"),
+        "stderr": str(folder / "none.err"),
+        "result": str(folder / "none.pkl"),
+        "host": platform.node(),
+        "train_ids": [plan.train_id],
+    }
+    (folder / "submissions.jsonl").write_text(json.dumps(entry) + "\n")
+    [status] = profile_status(profile, results)
+    assert status.state == "failed" and "job gone" in status.detail
+
+    runs = results / "runs" / profile.name
+    runs.mkdir(parents=True)
+    (runs / "stray.json").write_text("{")
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmark", "status", "--profile", profile_path]
+        + ["--results", str(results)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1 and "stray.json" in out.stdout
+
+
+def test_suggested_commands_keep_the_users_results_folder(tmp_path):
+    results = tmp_path / "elsewhere"
+    out = main_output(["table", "--profile", "smoke", "--results", str(results)])
+    assert f"--results {results}" in out
+
+
+def test_a_set_option_goes_to_the_algorithms_that_have_it(tmp_path, capsys):
+    """The stated rule: `--set` applies to the sweep's algorithms whose Config has the option
+    (and says which do not); an option none of them has is refused."""
+    from benchmark.sweep import expand
+
+    profile = write_profile(tmp_path, "mixed", "algorithms: [bc_safe, drcorl]\n")
+    rc = main(["sweep", "--profile", profile, "--dry-run", "--set", "adapt_iterations=5"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "--set adapt_iterations: applies to drcorl; not to bc_safe" in out
+    plans = expand(load_profile(profile), {"adapt_iterations": 5}, {})
+    by_algorithm = {p.entry.name: p for p in plans}
+    assert by_algorithm["drcorl"].config["adapt_iterations"] == 5
+    assert "adapt_iterations" not in by_algorithm["bc_safe"].config
+    rc = main(["sweep", "--profile", profile, "--dry-run", "--set", "no_such_key=1"])
+    assert rc == 2 and "no algorithm of this sweep" in capsys.readouterr().err

@@ -56,13 +56,17 @@ def _dsrl_file(task: TaskSpec) -> str:
 def how_to_obtain(task: TaskSpec) -> str:
     """The ways a user can supply a missing DSRL file, for error messages."""
     name = _dsrl_file(task)
+    generate = (
+        f"; or generate data with `make data TASK={task.name}` and use `--data generated`."
+        if task.collect is not None
+        else f" ({task.name} has no collection recipe: the suite cannot generate its data)."
+    )
     return (
         f"To get it: run `python -m benchmark data download {task.name}` (pip's dsrl 0.1.0 "
         f"points at the old host data.offline-saferl.org, which is often down; the GitHub dsrl "
         f"points at HuggingFace: add `--url {HUGGINGFACE_BASE}{name}`); or copy {name} into "
         f"{dsrl_dir()} (set $DSRL_DATASET_DIR to use another folder); or pass an explicit file "
-        f"(`--data-path FILE` for runs, `--path FILE` for `data card`); or generate data "
-        f"with `make data TASK={task.name}` and use `--data generated`."
+        f"(`--data-path FILE` for runs, `--path FILE` for `data card`)" + generate
     )
 
 

@@ -96,6 +96,8 @@ def load_generated(task: TaskSpec | str, root: Path | None = None) -> Dataset:
     task = get_task(task) if isinstance(task, str) else task
     folder = root or generated_dir()
     files = sorted(folder.glob(f"Generated-{task.name}-*.hdf5"), key=lambda p: p.stat().st_mtime)
+    if not files and task.cannot_run():
+        raise ConfigError(task.cannot_run())
     if not files:
         raise DatasetNotFoundError(
             f"no generated dataset for {task.name} in {folder}; make one with "

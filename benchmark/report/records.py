@@ -53,15 +53,17 @@ def load_records(
     ReportError that lists them all: a report must not lose a method's column without a word.
     With `skip_invalid` they are left out, and the returned note says which (for the caption).
     """
+    from benchmark.paths import results_flag
     from benchmark.results import load_records as load_validated
 
     folder = runs_dir(results_dir, profile)
+    flag = results_flag(results_dir)
     frame, invalid = load_validated(Path(results_dir), profile)
     listing = "; ".join(f"{path}: {reason}" for path, reason in invalid)
     if invalid and not skip_invalid:
         raise ReportError(
             f"{len(invalid)} CORRUPT run record(s) in {folder} ({listing}); delete or rerun "
-            f"them (`python -m benchmark status --profile {profile}` lists them), or pass "
+            f"them (`python -m benchmark status --profile {profile}{flag}` lists them), or pass "
             f"--skip-invalid to report without them"
         )
     notes = []
@@ -75,8 +77,11 @@ def load_records(
         profile_path(profile)  # an unknown profile: say so, rather than suggest running it
         found = f" ({len(invalid)} invalid file(s), listed above)" if invalid else ""
         raise ReportError(
-            f"no run records in {folder}{found}; run `make table PROFILE={profile}` "
-            f"(or `python -m benchmark sweep --profile {profile} --wait`) first"
+            f"no run records in {folder}{found}; run "
+            + (f"`make table PROFILE={profile}` (or " if not flag else "")
+            + f"`python -m benchmark sweep --profile {profile}{flag} --wait`"
+            + (")" if not flag else "")
+            + " first"
         )
     frame = frame.rename(columns={"dataset_sha256": "data_sha256"})
     frame["data_sha256"] = frame["data_sha256"].fillna("").astype(str)

@@ -123,6 +123,8 @@ def plan_run(spec: RunSpec, dataset_cache: dict | None = None) -> RunPlan:
     exists."""
     profile = load_profile(spec.profile)
     task = get_task(spec.task)
+    if task.cannot_run():  # before any advice about its data
+        raise ConfigError(task.cannot_run())
     entry = load(spec.algorithm)
     if not 0 <= spec.seed < EVAL_SEED_BASE:
         raise ConfigError(f"seed must be in [0, {EVAL_SEED_BASE}), got {spec.seed}")

@@ -281,3 +281,19 @@ def test_collect_all_runs_a_task_records_its_times_and_resumes(cache, tmp_path, 
     assert task == "ToyVelocity" and code == "0" and float(cpu) > 0 and float(wall) > 0
     assert run_all(["ToyVelocity"], jobs=1, seed=0) == 0  # finished: skipped
     assert len((cache / "generated" / "logs" / "timings.csv").read_text().splitlines()) == 2
+
+
+def test_a_collection_with_no_episode_in_range_says_so_and_leaves_no_folder(cache, monkeypatch):
+    """(SwimmerVelocity at 16k steps: every episode has R < 0.) One-line error, no dataset,
+    and no run folder that would end the same way on the next attempt."""
+    from benchmark.data.collect import run as run_mod
+
+    real = run_mod.range_filter
+    monkeypatch.setattr(run_mod, "range_filter", lambda task, spec, r, c: np.zeros(len(r), bool))
+    with pytest.raises(ConfigError, match="none of the .* episodes logged in 2,000 steps"):
+        collect("ToyVelocity", steps=2000, trajectories=10, num_envs=2, progress=False)
+    assert not run_dir(TOY, 0, cache / "generated").exists()
+    assert not list((cache / "generated").glob("*.hdf5"))
+    monkeypatch.setattr(run_mod, "range_filter", real)
+    path = collect("ToyVelocity", steps=2000, trajectories=10, num_envs=2, progress=False)
+    assert path.exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,6 +37,8 @@ from benchmark.tasks import CollectSpec, TaskSpec, get_task
 def collect_spec(task: TaskSpec | str) -> CollectSpec:
     """A task's collection recipe (on its TaskSpec)."""
     task = get_task(task) if isinstance(task, str) else task
+    if task.cannot_run():
+        raise ConfigError(task.cannot_run())
     if task.collect is None:
         raise ConfigError(
             f"no collection recipe for task {task.name} ({task.family}); the suite collects "
@@ -84,6 +87,8 @@ def finalise(
     table = EpisodeLog(folder / "episodes").load()
     returns, costs = table.returns, table.episode_costs
     in_range = np.flatnonzero(range_filter(task, spec, returns, costs))
+    if not len(in_range):
+        _discard_unusable(task, spec, folder, table.num_episodes)
     rng = np.random.default_rng(seed + 7919)
     picked = in_range[grid_filter(returns[in_range], costs[in_range], spec.trajectories, rng)]
     checkpoint = torch.load(folder / "checkpoint.pt", weights_only=False)
@@ -126,6 +131,19 @@ def finalise(
     }
     atomic_write_text(folder / "done.json", json.dumps(done, indent=1))
     return path
+
+
+def _discard_unusable(task: TaskSpec, spec: CollectSpec, folder: Path, episodes: int) -> None:
+    """No logged episode passes DSRL's range filter: say so in one line. The folder goes too
+    (nothing in it can become a dataset, and a rerun of the same command would end here
+    again), so the next attempt starts clean."""
+    shutil.rmtree(folder, ignore_errors=True)
+    bounds = f"C <= {task.max_cost:g}" + (" and R >= 0" if spec.reward_filter else "")
+    raise ConfigError(
+        f"{task.name}: none of the {episodes} episodes logged in {spec.steps:,} steps passes "
+        f"DSRL's range filter ({bounds}); nothing written, and {folder.name} removed. "
+        f"Collect more steps (this task's recipe: {collect_spec(task).steps:,})"
+    )
 
 
 def write_card(dataset: Dataset, task: TaskSpec, stem: Path, state: dict, report_dir) -> dict:
