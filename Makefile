@@ -81,14 +81,14 @@ lint: install ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: install
+format: install ## ruff format, then ruff check --fix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
 sweep: install ## run the $(PROFILE) sweep locally and wait (skips finished runs)
 	$(PY) -m benchmark sweep --profile $(PROFILE) --executor local --wait
 
-status: install
+status: install ## count $(PROFILE)'s runs from files: done, running, queued, failed, corrupt, missing
 	$(PY) -m benchmark status --profile $(PROFILE)
 
 table: install ## run (or reuse) the runs $(PROFILE)'s table shows, then write reports/$(PROFILE)/table.*

@@ -12,6 +12,35 @@ import sys
 
 from benchmark.errors import BenchmarkError
 
+DATA_CHOICES = ("auto", "toy", "dsrl", "generated", "random")
+"""`--data` (benchmark.data.DATA_SOURCES, written out so `--help` does not import torch)."""
+DATA_HELP = (
+    "auto: the profile's source, else dsrl for a DSRL task and toy for a toy task; toy | dsrl "
+    "(the real DSRL files) | generated (the suite's collected data) | random (sim-smoke only)"
+)
+USAGE = """Offline safe-RL benchmark: train DRCORL and the baselines on the DSRL tasks, sweep
+profiles locally or on Slurm, and report normalised reward and cost.
+
+Start with `make table` (the demo profile, about two minutes) or, by hand:
+  python -m benchmark run --algorithm drcorl --task ToyVelocity --profile demo
+  python -m benchmark sweep --profile demo --wait      # every run of a profile
+  python -m benchmark table --profile demo             # reports/demo/table.{tex,md,csv}
+`python -m benchmark VERB --help` gives each verb's options and defaults; README.md the rest.
+"""
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Descriptions kept as written; a default shown where there is one and the help does
+    not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        empty = default is None or default is False or default == [] or default == argparse.SUPPRESS
+        if empty or "default" in text:
+            return text
+        return f"{text} (default: {default})"
+
 
 def _add_common_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -84,27 +113,40 @@ class _OneLineErrors(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineErrors(prog="python -m benchmark", description=__doc__)
-    sub = parser.add_subparsers(dest="verb", required=True, parser_class=_OneLineErrors)
+    from benchmark.registry import ALGORITHMS
 
-    p = sub.add_parser("run", help="train and evaluate one run, write its record")
-    p.add_argument("--algorithm", required=True)
-    p.add_argument("--task", required=True)
+    parser = _OneLineErrors(prog="python -m benchmark", description=USAGE, formatter_class=_Help)
+    sub = parser.add_subparsers(
+        dest="verb", required=True, parser_class=_OneLineErrors, metavar="VERB"
+    )
+    algorithms = ", ".join(ALGORITHMS)
+
+    p = sub.add_parser(
+        "run", help="train and evaluate one run, write its record", formatter_class=_Help
+    )
+    p.add_argument("--algorithm", required=True, help=f"one of: {algorithms}")
+    p.add_argument(
+        "--task", required=True, help="a DSRL task by name (CarGoal1, ...) or a toy task"
+    )
     p.add_argument(
         "--cost-limit",
         type=float,
         default=None,
         help="episode cost threshold (default: the profile's, else the task's DRCORL one)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--profile", default="demo")
-    p.add_argument("--data", default="auto", help="auto | toy | dsrl | generated")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--profile", default="demo", help="a profile name or a YAML file")
+    p.add_argument("--data", default="auto", choices=DATA_CHOICES, help=DATA_HELP)
     p.add_argument("--data-path", default=None, help="explicit DSRL-format HDF5 file")
     _add_device_arg(p)
     _add_common_run_args(p)
     p.set_defaults(handler="benchmark.runner.execution:cli_run")
 
-    p = sub.add_parser("sweep", help="expand a profile into runs and submit the missing ones")
+    p = sub.add_parser(
+        "sweep",
+        help="expand a profile into runs and submit the missing ones",
+        formatter_class=_Help,
+    )
     p.add_argument("--profile", required=True)
     p.add_argument("--executor", choices=("local", "slurm"), default="local")
     p.add_argument("--wait", action="store_true", help="wait for the runs to finish")
@@ -120,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-parallel",
         type=_positive_int,
         default=None,
-        help="local: concurrent runs (default: one per core)",
+        help="local: concurrent runs (default: the profile's local.max_parallel, else one per "
+        "CPU core, or 1 when the runs train on CUDA)",
     )
     _add_device_arg(p)
     _add_common_run_args(p)
@@ -132,9 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=None)
     p.set_defaults(handler="benchmark.sweep:cli_status")
 
-    p = sub.add_parser("table", help="results table: LaTeX, Markdown and a terminal print")
-    p.add_argument("--profile", default="demo")
-    p.add_argument("--results", default=None)
+    p = sub.add_parser(
+        "table", help="results table: LaTeX, Markdown and a terminal print", formatter_class=_Help
+    )
+    p.add_argument("--profile", default="demo", help="a profile name or a YAML file")
+    p.add_argument("--results", default=None, help="results folder (default: results/)")
     p.add_argument("--no-published", action="store_true", help="omit published values")
     _add_skip_invalid(p)
     _add_out(p)
@@ -180,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = data.add_parser("card", help="dataset statistics (JSON) and cost-return scatter (PNG)")
     p.add_argument("task")
     p.add_argument("--path", default=None, help="explicit HDF5 file")
-    p.add_argument("--data", default="auto", help="auto | toy | dsrl | generated")
+    p.add_argument("--data", default="auto", choices=DATA_CHOICES, help=DATA_HELP)
     p.add_argument("--out", default=None, help="output folder (default: reports/datasets)")
     p.add_argument("--cost-limit", type=float, default=None)
     p.set_defaults(handler="benchmark.data.card:cli_card")

@@ -539,6 +539,31 @@ def _describe(plans: list[RunPlan], todo: list[RunPlan], every: int | None = Non
         print(f"  {plan.train_id}  {plan.label()}")
 
 
+def local_workers(requested: int | None, profile: Profile, device: str | None) -> int:
+    """How many local workers: --max-parallel, else the profile's `local.max_parallel`, else
+    one per CPU core for CPU runs and ONE for runs that train on CUDA (a GPU shared by many
+    workers runs each slower and can run out of memory; --max-parallel N shares it)."""
+    chosen = requested or profile.local.get("max_parallel")
+    if chosen:
+        return int(chosen)
+    if runs_on_cuda(device):
+        print(
+            "local sweep on CUDA: 1 worker, runs one after another on the GPU "
+            "(--max-parallel N to share it)"
+        )
+        return 1
+    return os.cpu_count() or 1
+
+
+def runs_on_cuda(device: str | None) -> bool:
+    """Whether the sweep's runs would train on CUDA on this machine (--device, else auto)."""
+    if device:
+        return device.startswith("cuda")
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def cli_sweep(args) -> int:
     results = (Path(args.results) if args.results else default_results_dir()).resolve()
     profile = load_profile(args.profile)
@@ -577,7 +602,7 @@ def cli_sweep(args) -> int:
     print(f"code snapshot: {snapshot}")
     with contextlib.chdir(snapshot):  # jobs start in, and import from, the snapshot
         if args.executor == "local":
-            max_parallel = args.max_parallel or profile.local.get("max_parallel") or os.cpu_count()
+            max_parallel = local_workers(args.max_parallel, profile, args.device)
             jobs, per_job = submit_local(todo, results, folder, int(max_parallel or 1))
         else:
             jobs = submit_slurm(todo, results, folder, options)

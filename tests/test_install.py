@@ -148,3 +148,45 @@ def test_make_clean_never_removes_a_tracked_file(tmp_path):
     assert (
         "removed 2 untracked file(s)" in done.stdout and "results/runs/demo/new.json" in done.stdout
     )
+
+
+def _make_targets() -> list[str]:
+    text = (ROOT / "Makefile").read_text()
+    phony = re.search(r"^\.PHONY:(.*?)(?:\n\n|\n[^\s\\])", text, re.S | re.M).group(1)
+    return [t for t in phony.replace("\\", " ").split() if t != "help"]
+
+
+def test_make_help_and_the_readme_list_every_target():
+    text = (ROOT / "Makefile").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for target in _make_targets():
+        assert re.search(rf"^{re.escape(target)}:.*## ", text, re.M), f"`make help` lacks {target}"
+        assert (
+            re.search(rf"`make {re.escape(target)}[ `\]/]", readme)
+            or (f"`make {target}`" in readme)
+            or re.search(rf"/ `make {re.escape(target)}`", readme)
+        ), f"README lacks make {target}"
+
+
+def test_data_choices_agree_between_help_readme_and_the_loader(capsys):
+    from benchmark.cli import DATA_CHOICES, main
+    from benchmark.data import DATA_SOURCES
+
+    assert DATA_CHOICES == DATA_SOURCES
+    readme = (ROOT / "README.md").read_text()
+    assert "--data " + "|".join(DATA_SOURCES) in readme
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "{" + ",".join(DATA_SOURCES) + "}" in out
+    assert "drcorl" in out and "(default: 0)" in out and "(default: demo)" in out
+
+
+def test_top_level_help_speaks_to_users(capsys):
+    from benchmark.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "make table" in out and "python -m benchmark run --algorithm" in out
+    assert "imported lazily" not in out  # the module docstring is for developers

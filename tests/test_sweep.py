@@ -469,3 +469,14 @@ def test_a_set_option_goes_to_the_algorithms_that_have_it(tmp_path, capsys):
     assert "adapt_iterations" not in by_algorithm["bc_safe"].config
     rc = main(["sweep", "--profile", profile, "--dry-run", "--set", "no_such_key=1"])
     assert rc == 2 and "no algorithm of this sweep" in capsys.readouterr().err
+
+
+def test_a_local_sweep_on_cuda_defaults_to_one_worker(tmp_path, capsys):
+    from benchmark.sweep import local_workers
+
+    profile = load_profile(write_profile(tmp_path, "gpu1", "algorithms: [bc_safe]\n"))
+    assert local_workers(None, profile, "cuda") == 1
+    assert "1 worker" in capsys.readouterr().out
+    assert local_workers(None, profile, "cuda:0") == 1
+    assert local_workers(None, profile, "cpu") == (os.cpu_count() or 1)
+    assert local_workers(3, profile, "cuda") == 3

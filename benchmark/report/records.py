@@ -102,6 +102,8 @@ class ProfileReportSettings:
     seeds: tuple[int, ...] | None = None
     table_cost_limits: object = "drcorl"
     average_cost_limits: bool = False
+    tasks: tuple[str, ...] = ()
+    algorithms: tuple[str, ...] = ()
 
 
 def profile_settings(profile: str) -> ProfileReportSettings:
@@ -117,6 +119,8 @@ def profile_settings(profile: str) -> ProfileReportSettings:
         seeds=loaded.seeds,
         table_cost_limits=loaded.table_cost_limits,
         average_cost_limits=loaded.average_cost_limits,
+        tasks=loaded.tasks,
+        algorithms=loaded.algorithms,
     )
 
 
@@ -359,4 +363,18 @@ def report_cells(
         records, limit_notes = select_table_limits(records, settings.table_cost_limits)
         notes += limit_notes
     cells = build_cells(records, expected_seeds=settings.seeds)
+    missing = missing_cells(cells, settings)
+    if missing:
+        notes.append(
+            f"Not in this table (no record yet): {len(missing)} of the profile's "
+            f"{len(settings.tasks) * len(settings.algorithms)} (task, method) cells: "
+            + "; ".join(f"{display_name(a)} on {t}" for t, a in missing)
+            + "."
+        )
     return cells, notes, records
+
+
+def missing_cells(cells: list[Cell], settings: ProfileReportSettings) -> list[tuple[str, str]]:
+    """(task, algorithm) pairs of the profile that no cell covers."""
+    have = {(c.task, c.algorithm) for c in cells}
+    return [(t, a) for t in settings.tasks for a in settings.algorithms if (t, a) not in have]

@@ -362,3 +362,15 @@ def test_a_profile_given_as_a_path_reports_its_runs(golden_results, reports, tmp
     for verb in ("table", "diff"):
         assert main([verb, "--profile", str(profile), "--results", str(golden_results)]) == 0
         assert (reports / "golden" / f"{verb}.md").exists()
+
+
+def test_a_table_of_some_of_a_profiles_runs_names_the_missing_cells(golden_results, monkeypatch):
+    from benchmark.report import records
+
+    settings = records.ProfileReportSettings(
+        seeds=(0, 1, 2), tasks=("ToyVelocity",), algorithms=("bc_safe", "drcorl", "ccac")
+    )
+    monkeypatch.setattr(records, "profile_settings", lambda profile: settings)
+    md = make_table(golden_results, "golden", reps=100).markdown
+    assert "Not in this table (no record yet): 1 of the profile's 3" in md
+    assert "CCAC on ToyVelocity" in md
