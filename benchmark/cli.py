@@ -62,6 +62,27 @@ def _add_common_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default=None, help="results folder (default: results/)")
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _add_budget_scale(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--budget-scale",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="every step count of the profile's budget set times S (batch and network sizes "
+        "unchanged; part of the run's identity; default: the profile's budget_scale, 1)",
+    )
+
+
 def _add_device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
@@ -138,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="demo", help="a profile name or a YAML file")
     p.add_argument("--data", default="auto", choices=DATA_CHOICES, help=DATA_HELP)
     p.add_argument("--data-path", default=None, help="explicit DSRL-format HDF5 file")
+    _add_budget_scale(p)
     _add_device_arg(p)
     _add_common_run_args(p)
     p.set_defaults(handler="benchmark.runner.execution:cli_run")
@@ -165,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="local: concurrent runs (default: the profile's local.max_parallel, else one per "
         "CPU core, or 1 when the runs train on CUDA)",
     )
+    _add_budget_scale(p)
     _add_device_arg(p)
     _add_common_run_args(p)
     _add_slurm_args(p)

@@ -54,6 +54,7 @@ PROFILE_KEYS = {
     "log_every",
     "diagnostic_evals",
     "diagnostic_episodes",
+    "budget_scale",
     "local",
     "slurm",
     "budgets",
@@ -67,6 +68,7 @@ PROFILE_HINTS: dict[str, Any] = {
     "log_every": PositiveInt,
     "diagnostic_evals": NonNegativeInt,
     "diagnostic_episodes": PositiveInt,
+    "budget_scale": PositiveFloat,
 }
 """The numeric profile keys and what each accepts (the rest are checked where they are read)."""
 
@@ -95,6 +97,9 @@ class Profile:
     `online_env_steps` (runner: `Trainer._diagnose`)."""
     diagnostic_episodes: int = 5
     """Episodes of each diagnostic evaluation (the same fixed seeds at every point)."""
+    budget_scale: float = 1.0
+    """Every step count of the budget set times this (`--budget-scale` overrides it): batch
+    and network sizes unchanged; part of the run's identity (`scale_steps`)."""
     local: dict = field(default_factory=dict)
     slurm: dict = field(default_factory=dict)
     budgets: str = ""
@@ -332,10 +337,33 @@ def _budget_layer(algorithm: str, spec: dict, budgets: str) -> dict:
     return sets[budgets] or {}
 
 
+def is_step_count(name: str) -> bool:
+    """A Config field that counts training steps or iterations (what a budget scale scales):
+    `steps`, `*_steps`, `*_step`, `*_iterations` (not `pe_steps_per_iteration`, a rate)."""
+    return name == "steps" or name.endswith(("_steps", "_step", "_iterations"))
+
+
+def scale_steps(config: dict[str, Any], scale: float) -> dict[str, Any]:
+    """Every step count times `scale`, rounded, at least 1 (0 stays 0: a stage switched off)."""
+    if scale == 1:
+        return config
+    return {
+        k: (max(1, round(v * scale)) if v else v) if is_step_count(k) and isinstance(v, int) else v
+        for k, v in config.items()
+    }
+
+
 def resolve_config(
-    algorithm: str, config_cls: type, task: str, profile: Profile, overrides: dict[str, Any]
+    algorithm: str,
+    config_cls: type,
+    task: str,
+    profile: Profile,
+    overrides: dict[str, Any],
+    budget_scale: float = 1.0,
 ) -> dict[str, Any]:
-    """The run's config as a plain dict, every layer applied and every key checked."""
+    """The run's config as a plain dict, every layer applied and every key checked. The
+    budget scale multiplies the step counts of the budget set (the layers up to it), not a
+    value the profile's `algorithm_config` or `--set` gives explicitly."""
     defaults = {
         f.name: _plain(getattr(config_cls(), f.name)) for f in dataclasses.fields(config_cls)
     }
@@ -352,6 +380,7 @@ def resolve_config(
     _apply(resolved, layer, hints, f"{yaml_name} budgets.{budgets}")
     budget_tasks = ((spec.get("budget_tasks") or {}).get(budgets) or {}).get(task)
     _apply(resolved, budget_tasks, hints, f"{yaml_name} budget_tasks.{budgets}.{task}")
+    resolved = scale_steps(resolved, budget_scale)
     from_profile = profile.algorithm_config.get(algorithm)
     _apply(resolved, from_profile, hints, f"profile {profile.name} algorithm_config")
     _apply(resolved, overrides, hints, "--set")

@@ -202,6 +202,8 @@ def build_record(
     }
     if selected is not None:
         record["selected"] = selected
+    if plan.budget_scale != 1:
+        record["budget_scale"] = float(plan.budget_scale)
     if diagnostics and diagnostics[0]:
         record["diagnostics"] = [dict(d) for d in diagnostics[0]]
         record["diagnostic_env_steps"] = int(diagnostics[1])
@@ -275,6 +277,7 @@ def records_frame(records: list[dict]):
                 "return": m["return"]["mean"],
                 "raw_cost": m["cost"]["mean"],
                 "seconds": r["timing"].get("total", float("nan")),
+                "budget_scale": float(r.get("budget_scale", 1.0)),
             }
         )
     return pd.DataFrame(rows)

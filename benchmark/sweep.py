@@ -94,6 +94,7 @@ def expand(
     dataset_cache: dict,
     log: tuple[str, ...] = (),
     device: str | None = None,
+    budget_scale: float | None = None,
 ) -> list[RunPlan]:
     """Every run of the profile: algorithms x tasks x seeds x cost limits (one run per
     (task, seed) for cost-conditioned algorithms). Each `--set` option goes to the algorithms
@@ -111,6 +112,7 @@ def expand(
             overrides=per_algorithm[algorithm],
             log=log,
             device=device,
+            budget_scale=budget_scale,
         )
         plans.append(plan_run(spec, dataset_cache))
     return plans
@@ -579,7 +581,7 @@ def cli_sweep(args) -> int:
         profile = dataclasses.replace(profile, tasks=(task,))
     for line in describe_overrides(profile.algorithms, overrides):
         print(line)
-    plans = expand(profile, overrides, {}, tuple(args.log), args.device)
+    plans = expand(profile, overrides, {}, tuple(args.log), args.device, args.budget_scale)
     if args.task:
         print(f"--task {task}: the {len(plans)} of the profile's {every} runs on it")
     every = every or len(plans)

@@ -366,3 +366,37 @@ def test_diagnostic_points_are_evenly_spaced_and_end_the_stage():
     assert trainer_mod.diagnostic_points(600, 4) == {150, 300, 450, 600}
     assert trainer_mod.diagnostic_points(600, 0) == set()
     assert trainer_mod.diagnostic_points(2, 5) == {1, 2}
+
+
+def test_budget_scale_multiplies_every_step_count_and_names_the_run(tmp_path):
+    """`--budget-scale S`: the step counts of the budget set times S, batch and network sizes
+    unchanged, an explicit --set kept; part of the id, written in the record."""
+    from benchmark.profiles import is_step_count
+
+    plain = plan_run(spec(algorithm="drcorl", overrides={}))
+    scaled = plan_run(spec(algorithm="drcorl", overrides={}, budget_scale=4.0))
+    for key, value in plain.config.items():
+        if is_step_count(key) and value:
+            assert scaled.config[key] == value * 4, key
+        else:
+            assert scaled.config[key] == value, key
+    assert scaled.config["pe_steps_per_iteration"] == plain.config["pe_steps_per_iteration"]
+    assert scaled.train_id != plain.train_id
+    explicit = plan_run(spec(algorithm="drcorl", overrides={"critic_steps": 7}, budget_scale=4.0))
+    assert explicit.config["critic_steps"] == 7
+    [record] = execute(spec(overrides={"steps": 20}, budget_scale=2.0), tmp_path)
+    assert record["budget_scale"] == 2.0 and record["config"]["steps"] == 20
+    [record] = execute(spec(overrides={}, budget_scale=0.5), tmp_path)
+    assert record["budget_scale"] == 0.5
+    assert "budget x0.5" in plan_run(spec(overrides={}, budget_scale=0.5)).label()
+
+
+def test_a_bad_budget_scale_is_refused_in_one_line(capsys, tmp_path):
+    from benchmark.cli import main
+
+    for bad in ("0", "-1", "x", "inf"):
+        argv = ["run", "--algorithm", ALGO, "--task", "ToyVelocity", "--budget-scale", bad]
+        with pytest.raises(SystemExit) as exit_info:
+            main([*argv, "--results", str(tmp_path)])
+        assert exit_info.value.code == 2
+        assert "--budget-scale" in capsys.readouterr().err

@@ -414,6 +414,12 @@ def make_diff(results_dir: Path, profile: str, skip_invalid: bool = False) -> Di
     tasks = task_order({c.task for c in cells})
     criteria = data_criteria_note(cells)
     header = data_header(records) + ([criteria, ""] if criteria else []) + budget_header(ratios)
+    scales = sorted({c.budget_scale for c in cells})
+    if scales != [1.0]:
+        header.append(
+            f"Budget scale: step counts × {', '.join(f'{x:g}' for x in scales)} of the profile's "
+            "budget set (`--budget-scale`); the ratios above include it."
+        )
     return DiffReport(frame, render_markdown(frame, profile, tasks, header))
 
 

@@ -195,6 +195,8 @@ class Cell:
     data_failed: tuple[str, ...] | None = ()
     """The docs/datasets.md criteria the cell's data fails at its cost limit (None: unknown)."""
     missing_seeds: tuple[int, ...] = ()
+    budget_scale: float = 1.0
+    """The step counts' multiple of the profile's budget set (`--budget-scale`)."""
     """Seeds other cells of the report (or the profile) have and this one lacks: labelled."""
     other_protocol: bool = False
     """True when this cell's protocol differs from the report's most common one: labelled."""
@@ -273,6 +275,12 @@ def _one_cell(key: tuple, group: pd.DataFrame) -> Cell:
             f"{name}: records mix datasets ({labels}); they cannot be averaged. "
             "Rerun every seed on one dataset (move or delete the other records)."
         )
+    scales = sorted(set(group["budget_scale"])) if "budget_scale" in group else [1.0]
+    if len(scales) > 1:
+        raise ReportError(
+            f"{name}: records at budget scales {', '.join(f'x{s:g}' for s in scales)}; a table "
+            "cell is one budget (draw the scales with `python -m benchmark figure-budget`)"
+        )
     counts = group["seed"].value_counts()
     if (counts > 1).any():
         seed = int(counts[counts > 1].index[0])
@@ -293,6 +301,7 @@ def _one_cell(key: tuple, group: pd.DataFrame) -> Cell:
         data_source=datasets[0][0],
         data_sha256=datasets[0][1],
         data_failed=_data_failed(group),
+        budget_scale=float(scales[0]),
     )
 
 

@@ -372,6 +372,12 @@ def describe(
         f"Data: {data_text}. Safe means mean normalised cost ≤ 1; bold: the highest reward "
         "among safe methods; grey: unsafe."
     )
+    scales = sorted({c.budget_scale for c in cells})
+    if scales != [1.0]:
+        caption += (
+            f" Budget scale: step counts × {', '.join(f'{x:g}' for x in scales)} of the "
+            "profile's budget set (`--budget-scale`)."
+        )
     notes = []
     short = [c for c in cells if c.missing_seeds]
     if short:

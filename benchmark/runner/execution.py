@@ -259,6 +259,7 @@ def cli_run(args) -> int:
         data_path=args.data_path,
         device=args.device,
         log=tuple(args.log),
+        budget_scale=args.budget_scale,
     )
     results = Path(args.results) if args.results else default_results_dir()
     for r in execute(spec, results, show_progress=True):

@@ -41,6 +41,8 @@ class RunSpec:
     device: str | None = None
     log: tuple[str, ...] = ()
     """Live views of the training log (`tensorboard`, `wandb`); recorded nowhere, never hashed."""
+    budget_scale: float | None = None
+    """Step counts of the budget set times this; None means the profile's `budget_scale`."""
 
 
 @dataclass
@@ -57,6 +59,7 @@ class RunPlan:
     eval_cost_limits: tuple[float, ...]
     train_id: str
     record_ids: dict[float, str]
+    budget_scale: float = 1.0
 
     @property
     def protocol(self) -> str:
@@ -76,7 +79,8 @@ class RunPlan:
 
     def label(self) -> str:
         limits = "/".join(f"{k:g}" for k in self.eval_cost_limits)
-        return f"{self.entry.name} {self.task.name} kappa={limits} seed={self.spec.seed}"
+        scale = f" budget x{self.budget_scale:g}" if self.budget_scale != 1 else ""
+        return f"{self.entry.name} {self.task.name} kappa={limits} seed={self.spec.seed}{scale}"
 
     def artifact_path(
         self, results: Path, stages: list[str], reads: set[str] | None = None
@@ -128,7 +132,11 @@ def plan_run(spec: RunSpec, dataset_cache: dict | None = None) -> RunPlan:
     entry = load(spec.algorithm)
     if not 0 <= spec.seed < EVAL_SEED_BASE:
         raise ConfigError(f"seed must be in [0, {EVAL_SEED_BASE}), got {spec.seed}")
-    config = resolve_config(entry.name, entry.config_cls, task.name, profile, spec.overrides)
+    scale = spec.budget_scale if spec.budget_scale is not None else profile.budget_scale
+    scale = check_value(PositiveFloat, scale, "--budget-scale", "budget_scale")
+    config = resolve_config(
+        entry.name, entry.config_cls, task.name, profile, spec.overrides, budget_scale=scale
+    )
     limits = (
         (spec.cost_limit,) if spec.cost_limit is not None else profile.limits_for(task, entry.name)
     )
@@ -143,6 +151,8 @@ def plan_run(spec: RunSpec, dataset_cache: dict | None = None) -> RunPlan:
         "dataset_sha256": dataset.sha256,
         "protocol": profile.protocol,
     }
+    if scale != 1:
+        identity["budget_scale"] = scale
     if profile.diagnostic_evals:
         # Never changes the trained weights, but a run without them cannot provide them.
         identity["diagnostics"] = [profile.diagnostic_evals, profile.diagnostic_episodes]
@@ -173,6 +183,7 @@ def plan_run(spec: RunSpec, dataset_cache: dict | None = None) -> RunPlan:
         tuple(limits),
         train_id,
         record_ids,
+        scale,
     )
 
 

@@ -374,3 +374,19 @@ def test_a_table_of_some_of_a_profiles_runs_names_the_missing_cells(golden_resul
     md = make_table(golden_results, "golden", reps=100).markdown
     assert "Not in this table (no record yet): 1 of the profile's 3" in md
     assert "CCAC on ToyVelocity" in md
+
+
+def test_the_budget_scale_is_printed_and_never_mixed_in_a_cell(tmp_path, make_record, write_record):
+    from benchmark.errors import ReportError
+    from benchmark.report.diff import make_diff
+
+    results = tmp_path / "results"
+    for seed in range(3):
+        record = make_record("bc_safe", "ToyVelocity", 10.0, seed, 0.5, 0.5, config={"steps": 4})
+        record["budget_scale"] = 4.0
+        write_record(results, record)
+    assert "Budget scale: step counts × 4" in make_table(results, "golden", reps=50).markdown
+    assert "Budget scale: step counts × 4" in make_diff(results, "golden").markdown
+    write_record(results, make_record("bc_safe", "ToyVelocity", 10.0, 0, 0.5, 0.5))
+    with pytest.raises(ReportError, match="budget scales x1, x4"):
+        make_table(results, "golden", reps=50)
