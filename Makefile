@@ -17,7 +17,7 @@ export DSRL_SUPPRESS_IMPORT_ERROR = 1
 export WANDB_MODE ?= disabled
 
 .PHONY: install test test-deps test-fast test-slurm slurm-up slurm-down lint format table \
-        figure-cost-limits curves diff bench sweep status data data-all sim-smoke clean help \
+        figure-cost-limits figure-budget curves diff bench sweep status data data-all sim-smoke clean help \
         check-pypi
 
 help:
@@ -105,6 +105,10 @@ curves: install ## learning curves from $(PROFILE)'s training logs -> reports/$(
 sim-smoke: install ## every algorithm x the 11 simulators: a few steps on random data, one episode
 	@dir=$$(mktemp -d -t sim-smoke.XXXXXX) && echo "sim-smoke results: $$dir" && \
 	  $(PY) -m benchmark sweep --profile sim-smoke --executor local --wait --results $$dir
+
+figure-budget: install ## sweep the `budget` profile (scales 1, 4, 16 of `sim`; resumable), then draw reports/budget/budget.*
+	$(PY) -m benchmark sweep --profile budget --executor local --wait
+	$(PY) -m benchmark figure-budget --profile budget
 
 diff: install ## our cells vs the published table -> reports/$(PROFILE)/diff.{md,csv}
 	$(PY) -m benchmark diff --profile $(PROFILE)

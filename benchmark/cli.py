@@ -223,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_out(p)
     p.set_defaults(handler="benchmark.report.curves:cli_curves")
 
+    p = sub.add_parser(
+        "figure-budget", help="reward/cost against CPU-seconds at several budget scales"
+    )
+    p.add_argument("--profile", default="budget", help="a profile name or a YAML file")
+    p.add_argument("--results", default=None, help="results folder (default: results/)")
+    _add_out(p)
+    p.set_defaults(handler="benchmark.report.budget:cli_figure_budget")
+
     p = sub.add_parser("diff", help="our cells beside the published ones")
     p.add_argument("--profile", default="demo")
     p.add_argument("--results", default=None)

@@ -55,6 +55,7 @@ PROFILE_KEYS = {
     "diagnostic_evals",
     "diagnostic_episodes",
     "budget_scale",
+    "budget_scales",
     "local",
     "slurm",
     "budgets",
@@ -100,6 +101,9 @@ class Profile:
     budget_scale: float = 1.0
     """Every step count of the budget set times this (`--budget-scale` overrides it): batch
     and network sizes unchanged; part of the run's identity (`scale_steps`)."""
+    budget_scales: tuple[float, ...] = ()
+    """A budget curve's scales: the sweep runs every run at each (`figure-budget` draws
+    them); empty = the one `budget_scale`."""
     local: dict = field(default_factory=dict)
     slurm: dict = field(default_factory=dict)
     budgets: str = ""
@@ -214,6 +218,14 @@ def _profile_budgets(data: dict, path: Path) -> str:
     return budgets
 
 
+def _profile_scales(data: dict, path: Path) -> tuple[float, ...]:
+    scales = data.get("budget_scales") or []
+    if not isinstance(scales, list):
+        raise ConfigError(f"{path}: budget_scales must be a list of positive numbers")
+    where = f"{path} budget_scales"
+    return tuple(check_value(PositiveFloat, s, where, f"[{i}]") for i, s in enumerate(scales))
+
+
 def _profile_seeds(data: dict, path: Path) -> tuple[int, ...]:
     seeds = data.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds:
@@ -267,6 +279,7 @@ def load_profile(name_or_path: str) -> Profile:
         cost_limits=data.get("cost_limits", "drcorl"),
         table_cost_limits=data.get("table_cost_limits", "drcorl"),
         average_cost_limits=_profile_flag(data, path, "average_cost_limits"),
+        budget_scales=_profile_scales(data, path),
         **_profile_numbers(data, path),
         local=_profile_local(data, path),
         slurm=dict(data.get("slurm") or {}),

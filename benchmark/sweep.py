@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import platform
@@ -101,8 +102,11 @@ def expand(
     whose Config has it (`overrides_by_algorithm`)."""
 
     per_algorithm = overrides_by_algorithm(profile.algorithms, overrides)
+    scales = (budget_scale,) if budget_scale is not None else profile.budget_scales or (None,)
     plans = []
-    for algorithm, task_name, seed, limit in _run_cells(profile):
+    for (algorithm, task_name, seed, limit), scale in itertools.product(
+        _run_cells(profile), scales
+    ):
         spec = RunSpec(
             algorithm=algorithm,
             task=task_name,
@@ -112,7 +116,7 @@ def expand(
             overrides=per_algorithm[algorithm],
             log=log,
             device=device,
-            budget_scale=budget_scale,
+            budget_scale=scale,
         )
         plans.append(plan_run(spec, dataset_cache))
     return plans

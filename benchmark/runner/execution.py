@@ -140,6 +140,7 @@ def _train_and_evaluate(
     log.info("run %s: %s on %s", plan.train_id, plan.label(), device)
     _warn_about_data(plan, log)
     started = time.monotonic()
+    trainer.cpu_started = time.process_time()
     try:
         for name in WORK_FILES:  # a process killed mid-write (or a full disk) left these
             for path in remove_stale_temporaries(work, name):
@@ -219,6 +220,8 @@ def _evaluate_all(
             "stages": dict(trainer.progress.stage_seconds),
             "evaluate": eval_seconds,
             "total": time.monotonic() - started,
+            # this process's CPU time (one torch thread: ~ the run's cost, resumes excluded)
+            "cpu_seconds": time.process_time() - trainer.cpu_started,
             "resumed_from": trainer.progress.resumed_from,
             "artifact": trainer.progress.artifact,
         }

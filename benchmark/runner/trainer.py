@@ -306,6 +306,7 @@ class Trainer:
         self._online_steps_before = 0  # counted by earlier attempts (from the checkpoint)
         self._last_checkpoint = time.monotonic()
         self._live: list | None = None  # opt-in TensorBoard / W&B views of the CSV log
+        self.cpu_started = time.process_time()
 
     # ------------------------------------------------------------------ services to the algorithm
 
