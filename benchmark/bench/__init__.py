@@ -24,6 +24,7 @@ SECTIONS: tuple[str, ...] = (
     "osrl",
     "caps_ccac",
     "collect",
+    "phase_a",
     "gpu",
 )
 

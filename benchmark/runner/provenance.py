@@ -65,6 +65,22 @@ def packages() -> dict:
     return out
 
 
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+"""/proc/cpuinfo flags of native bf16 matrix units (Intel AMX, AVX-512 BF16)."""
+
+
+def cpu_bf16_units() -> list[str]:
+    """Which native bf16 units this CPU has (empty: none, or not Linux): bf16 autocast pays
+    only where they exist (`make bench` section `phase_a`)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])  # fmt: skip
+    return [f for f in BF16_FLAGS if f in flags]
+
+
 def cpu_model() -> str:
     """The CPU's model name (`platform.processor()` is empty on most Linux machines): results
     are bit-identical on one machine, not across CPUs, so a record says which it ran on."""
@@ -98,6 +114,7 @@ def hardware(device: torch.device) -> dict:
         "machine": platform.machine(),
         "processor": platform.processor(),
         "cpu_model": cpu_model(),
+        "cpu_bf16_units": cpu_bf16_units(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "hostname": platform.node(),
