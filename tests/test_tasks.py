@@ -82,7 +82,8 @@ def test_recipes_for_every_task_with_a_collector_env():
 
     for task in ALL_DSRL_TASKS:
         assert (task.collect is None) == (task.family == "metadrive")
-    with pytest.raises(ConfigError, match="no collection recipe for task easysparse"):
+    # MetaDrive: what cannot run at all is said first (not just "no recipe")
+    with pytest.raises(ConfigError, match="easysparse is a MetaDrive task"):
         collect_spec("easysparse")
 
 

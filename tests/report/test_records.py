@@ -49,7 +49,11 @@ def test_table_limits_follow_the_profiles_table_cost_limits(golden_results, spec
     assert set(kept["cost_limit"]) == limits
 
 
-def test_no_records_says_to_run_the_sweep_first(tmp_path):
+def test_no_records_says_to_run_the_sweep_first(tmp_path, monkeypatch):
+    # another results folder: the command keeps it (`make table` cannot take one)
+    with pytest.raises(ReportError, match=f"sweep --profile demo --results {tmp_path} --wait"):
+        load_records(tmp_path, "demo")
+    monkeypatch.setenv("BENCHMARK_RESULTS_DIR", str(tmp_path))  # the default folder
     with pytest.raises(ReportError, match="make table PROFILE=demo"):
         load_records(tmp_path, "demo")
 

@@ -167,7 +167,7 @@ def test_cli_writes_tex_md_csv_and_prints(golden_results, reports, capsys):
 
 def test_cli_without_records_says_what_to_run(tmp_path, reports, capsys):
     assert main(["table", "--profile", "demo", "--results", str(tmp_path)]) == 2
-    assert "make table PROFILE=demo" in capsys.readouterr().err
+    assert f"sweep --profile demo --results {tmp_path} --wait" in capsys.readouterr().err
 
 
 def test_report_never_imports_torch_or_the_runner():
