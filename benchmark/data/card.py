@@ -96,8 +96,18 @@ def dataset_card(
         },
         "next_obs_mismatch_rows": _next_obs_mismatches(dataset),
     }
-    card["verdict"] = verdict(card)
+    card["verdict"] = verdict(card, recipe_note(dataset, task))
     return card
+
+
+def recipe_note(dataset: Dataset, task: TaskSpec) -> str:
+    """The collection recipe's words on why its data misses a criterion (its `criteria_note`),
+    when `dataset` is generated data made by that very revision of the recipe; else ""."""
+    spec = task.collect
+    if dataset.source != "generated" or spec is None or not spec.criteria_note:
+        return ""
+    made_by = int(dataset.attrs.get("recipe_revision", 1))
+    return spec.criteria_note if made_by == spec.revision else ""
 
 
 def _range(values: np.ndarray) -> dict[str, float | None]:
@@ -165,8 +175,9 @@ def _next_obs_mismatches(dataset: Dataset) -> int:
     return mismatches
 
 
-def verdict(card: dict[str, Any]) -> dict[str, Any]:
-    """The four criteria of docs/datasets.md, each with its value, target and pass/fail.
+def verdict(card: dict[str, Any], note: str = "") -> dict[str, Any]:
+    """The four criteria of docs/datasets.md, each with its value, target and pass/fail, and
+    the verdict's reason in words (`note`: the recipe's own account of a failure, if any).
 
     The unsafe side is counted above 2 kappa; where DSRL's cost cap keeps no trajectory above
     2 kappa (CarRun: kappa 30, cap 40), it is counted above kappa instead, the strongest test
@@ -199,7 +210,16 @@ def verdict(card: dict[str, Any]) -> dict[str, Any]:
             "pass": best is not None and best >= MIN_BEST_SAFE_NORMALISED,
         },
     }
-    return {"criteria": criteria, "meaningful": all(c["pass"] for c in criteria.values())}
+    meaningful = all(c["pass"] for c in criteria.values())
+    return {"criteria": criteria, "meaningful": meaningful, "reason": _reason(criteria, note)}
+
+
+def _reason(criteria: dict[str, dict], note: str) -> str:
+    failed = [name for name, c in criteria.items() if not c["pass"]]
+    if not failed:
+        return "meets every criterion of docs/datasets.md"
+    said = "fails " + _failures(criteria, failed)
+    return f"{said}. {note}" if note else f"{said}; no reason recorded for this data's recipe"
 
 
 def failed_criteria(card: dict[str, Any]) -> list[str]:
@@ -209,9 +229,12 @@ def failed_criteria(card: dict[str, Any]) -> list[str]:
 
 def describe_failures(card: dict[str, Any]) -> str:
     """Each failed criterion with its value and target, for a person to read."""
-    criteria = card["verdict"]["criteria"]
+    return _failures(card["verdict"]["criteria"], failed_criteria(card))
+
+
+def _failures(criteria: dict[str, dict], names: list[str]) -> str:
     parts = []
-    for name in failed_criteria(card):
+    for name in names:
         value = criteria[name]["value"]
         shown = "n/a" if value is None else format(value, ".3g")
         parts.append(f"{name} {shown} (target {criteria[name]['target']})")
@@ -280,6 +303,8 @@ def format_card(card: dict[str, Any]) -> str:
     for name, crit in card["verdict"]["criteria"].items():
         mark = "pass" if crit["pass"] else "FAIL"
         lines.append(f"    [{mark}] {name}: {f(crit['value'])} (target {crit['target']})")
+    if card["verdict"].get("reason"):  # cards from before the field have none
+        lines.append(f"  reason           {card['verdict']['reason']}")
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ their last checkpoint, so running the same command again resumes. Each task's ou
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -20,13 +21,24 @@ import time
 from pathlib import Path
 
 from benchmark.data.collect import COLLECTION_ORDER, generated_dir, run_dir
+from benchmark.data.generated import recipe_revision, run_revision
 from benchmark.errors import BenchmarkError
 from benchmark.tasks import expand_task_set, get_task
 
 
 def pending_tasks(tasks: list[str], seed: int, root: Path) -> list[str]:
-    """Tasks whose collection has not finished (no `done.json`), in the given order."""
-    return [t for t in tasks if not (run_dir(get_task(t), seed, root) / "done.json").exists()]
+    """Tasks whose current recipe has no finished file yet, in the given order: no `done.json`,
+    or one written for an earlier revision that filtered the same run."""
+    return [t for t in tasks if not _finished(get_task(t), seed, root)]
+
+
+def _finished(task, seed: int, root: Path) -> bool:
+    done = run_dir(task, seed, root) / "done.json"
+    if not done.exists():
+        return False
+    # done.json from before revisions were written: the run folder's own revision made it
+    written = json.loads(done.read_text()).get("revision", run_revision(task))
+    return written == recipe_revision(task)
 
 
 def _launch(task: str, seed: int, log_dir: Path) -> tuple[subprocess.Popen, object]:

@@ -43,18 +43,29 @@ def generated_dir() -> Path:
 def run_dir(task: TaskSpec, seed: int, root: Path | None = None) -> Path:
     """A collection run's folder; the collector version is in the name, so a new version
     starts a fresh run instead of resuming an old one's learner."""
-    return (root or generated_dir()) / f"{task.name}-seed{seed}-v{COLLECTOR_VERSION}{_rev(task)}"
+    suffix = _suffix(run_revision(task))
+    return (root or generated_dir()) / f"{task.name}-seed{seed}-v{COLLECTOR_VERSION}{suffix}"
 
 
 def recipe_revision(task: TaskSpec) -> int:
     return task.collect.revision if task.collect is not None else 1
 
 
-def _rev(task: TaskSpec) -> str:
+def run_revision(task: TaskSpec) -> int:
+    """The revision whose PPO run the current recipe's file is filtered from."""
+    if task.collect is None or task.collect.run_revision is None:
+        return recipe_revision(task)
+    return task.collect.run_revision
+
+
+def _suffix(revision: int) -> str:
     """The revision suffix of run folders and files; none for revision 1 (the names before
     revisions existed)."""
-    revision = recipe_revision(task)
     return f"-r{revision}" if revision > 1 else ""
+
+
+def _rev(task: TaskSpec) -> str:
+    return _suffix(recipe_revision(task))
 
 
 def dataset_file_name(task: TaskSpec, n_traj: int) -> str:

@@ -15,6 +15,7 @@ from benchmark.data.card import (
     dataset_card,
     describe_failures,
     failed_criteria,
+    format_card,
     grid_occupancy,
     scatter_png,
 )
@@ -286,3 +287,23 @@ def test_a_card_of_another_dataset_is_never_overwritten(tmp_path):
     assert report_stem(tmp_path, "CarRun", "generated", "ab" * 32) == "CarRun-generated"
     other = "cd" * 32
     assert report_stem(tmp_path, "CarRun", "generated", other) == "CarRun-generated-cdcdcdcdcdcd"
+
+
+def test_the_verdict_gives_its_reason_in_words_with_the_recipe_note_of_that_revision():
+    import dataclasses
+
+    assert dataset_card(meaningful_dataset(), TASK, 10)["verdict"]["reason"] == (
+        "meets every criterion of docs/datasets.md"
+    )
+    weak_safe = trajectories([300.0] * 40 + [560.0] * 60, [0] * 40 + [30] * 60)
+    reason = dataset_card(weak_safe, TASK, 10)["verdict"]["reason"]
+    assert reason.startswith("fails best_safe_return") and "no reason recorded" in reason
+    note = "the simulator's safe policies top out at 0.5, measured"
+    spec = dataclasses.replace(TASK.collect, criteria_note=note, revision=4)
+    noted = dataclasses.replace(TASK, collect=spec)
+    weak_safe.attrs["recipe_revision"] = 4
+    reason = dataset_card(weak_safe, noted, 10)["verdict"]["reason"]
+    assert reason.startswith("fails best_safe_return") and reason.endswith(note)
+    assert note in format_card(dataset_card(weak_safe, noted, 10))
+    weak_safe.attrs["recipe_revision"] = 3  # an older recipe's data: not what the note is about
+    assert note not in dataset_card(weak_safe, noted, 10)["verdict"]["reason"]

@@ -112,6 +112,18 @@ def test_resume_refuses_a_different_budget(tmp_path):
         _collector(tmp_path / "run", spec=other).run()
 
 
+def test_a_revision_that_only_filters_again_reuses_the_finished_run(tmp_path):
+    import dataclasses
+
+    first = _collector(tmp_path / "run").run()
+    refiltered = dataclasses.replace(TINY, trajectories=5, revision=2, run_revision=1)
+    again = _collector(tmp_path / "run", spec=refiltered).run()
+    assert again.step == first.step == TINY.steps and again.updates == first.updates
+    rerun = dataclasses.replace(refiltered, limit_start=30.0)  # a run field: a new run
+    with pytest.raises(ConfigError, match="delete that folder"):
+        _collector(tmp_path / "run", spec=rerun).run()
+
+
 def test_grid_filter_keeps_every_occupied_cell_and_flattens_density():
     rng = np.random.default_rng(0)
     dense = rng.normal([100.0, 10.0], [1.0, 0.5], size=(5000, 2))  # one crowded corner
@@ -217,6 +229,14 @@ def test_collect_all_skips_finished_tasks_and_orders_first_needed_then_navigatio
     (done / "done.json").write_text("{}")
     assert pending_tasks(["PointGoal1", "CarRun"], 0, root) == ["PointGoal1"]
     assert pending_tasks(["CarRun"], 1, root) == ["CarRun"]
+    # CarGoal1's recipe filters revision 2's run again: a done.json of revision 2 is not done
+    refiltered = run_dir(get_task("CarGoal1"), 0, root)
+    assert refiltered.name.endswith("-r2") and get_task("CarGoal1").collect.revision == 3
+    refiltered.mkdir(parents=True)
+    (refiltered / "done.json").write_text("{}")
+    assert pending_tasks(["CarGoal1"], 0, root) == ["CarGoal1"]
+    (refiltered / "done.json").write_text('{"revision": 3}')
+    assert pending_tasks(["CarGoal1"], 0, root) == []
 
 
 def test_cli_collect_writes_the_dataset_and_its_card(cache, tmp_path, monkeypatch, capsys):

@@ -139,9 +139,11 @@ class Collector:
         meta_path = self.folder / "meta.json"
         if meta_path.exists():
             old = json.loads(meta_path.read_text())
-            if old["spec"] != _plain(asdict(self.spec)):
+            # only what the run depends on: a later revision may filter the same run again
+            ran = {k: v for k, v in old["spec"].items() if k in self.spec.run_fields}
+            if ran != _plain(self.spec.run_fields):
                 raise ConfigError(
-                    f"{self.folder} was started with {old['spec']}, not {asdict(self.spec)}; "
+                    f"{self.folder} was started with {ran}, not {self.spec.run_fields}; "
                     "delete that folder or pick another --seed to start a new collection"
                 )
         if not self.checkpoint_path.exists():

@@ -125,6 +125,7 @@ def finalise(
     write_card(dataset, task, path.with_suffix(""), state, report_dir)
     done = {
         "path": str(path),
+        "revision": spec.revision,
         "steps": int(state["step"]),
         "trajectories": dataset.num_episodes,
         "wall_seconds": round(float(state["wall_seconds"]), 1),
