@@ -73,7 +73,23 @@ def flattens_at(points: list[Point]) -> float | None:
     return next(p.scale for p in points if abs(p.reward - last) <= FLAT_TOLERANCE)
 
 
-def summary_markdown(points: list[Point], profile: str) -> str:
+def coverage_line(points: list[Point], scales: tuple[float, ...], seeds: int) -> str:
+    """What the records hold against what the profile asks for, so a partial set of curves
+    never reads as a complete one."""
+    have = sorted({p.scale for p in points})
+    missing = [s for s in scales if float(s) not in have]
+    short = [p for p in points if p.seeds < seeds]
+    said = f"Records at scales {', '.join(f'×{s:g}' for s in have)}"
+    if scales:
+        said += f" of the profile's {', '.join(f'×{s:g}' for s in scales)}"
+    if missing:
+        said += f" (**not run: {', '.join(f'×{s:g}' for s in missing)}**)"
+    if short:
+        said += f"; {len(short)} point(s) with fewer than the profile's {seeds} seeds"
+    return said + "."
+
+
+def summary_markdown(points: list[Point], profile: str, coverage: str = "") -> str:
     lines = [
         f"# Budget curves: profile {profile}",
         "",
@@ -82,6 +98,7 @@ def summary_markdown(points: list[Point], profile: str) -> str:
         f"of a run, where the reward flattens (first scale within {FLAT_TOLERANCE} of the",
         "largest scale's) and whether the safety verdict (cost ≤ 1) changes between scales.",
         "",
+        *([coverage, ""] if coverage else []),
         "| task | method | scale | seeds | CPU-s | reward | cost | safe |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -172,8 +189,21 @@ def write_budget_report(results: Path, profile: str, out_dir: Path) -> list[Path
     fig = budget_figure(points, profile)
     paths = _save(fig, out_dir, "budget")
     md = out_dir / "budget.md"
-    atomic_write_text(md, summary_markdown(points, profile))
+    atomic_write_text(md, summary_markdown(points, profile, _coverage(points, profile)))
     return [*paths, md]
+
+
+def _coverage(points: list[Point], profile: str) -> str:
+    """The coverage line against the named profile's plan ("" for records of no profile the
+    suite ships, e.g. a profile YAML given by path)."""
+    from benchmark.errors import ConfigError
+    from benchmark.profiles import load_profile
+
+    try:
+        plan = load_profile(profile)
+    except (ConfigError, FileNotFoundError):
+        return ""
+    return coverage_line(points, plan.budget_scales, len(plan.seeds))
 
 
 def cli_figure_budget(args) -> int:

@@ -9,34 +9,62 @@ not, which criterion fails.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from benchmark.data.card import describe_failures
 from benchmark.data.collect import COLLECTION_ORDER
-from benchmark.tasks import TASK_SETS
+from benchmark.tasks import TASK_SETS, get_task
 
 HERE = Path(__file__).resolve().parent
 
 
-def _cards() -> dict[str, dict]:
-    cards = {}
-    for path in sorted(HERE.glob("*-generated.json")):
+def _revision(card: dict) -> int:
+    """The recipe revision that made a card's file (its `-r<N>` suffix; none is revision 1)."""
+    match = re.search(r"-r(\d+)\.hdf5$", card.get("path") or "")
+    return int(match.group(1)) if match else 1
+
+
+def _cards() -> dict[str, list[tuple[str, dict]]]:
+    """Each task's cards as (file stem, card), by revision; within one revision the plain
+    `<Task>-generated` name was written first, so hashed names come after it."""
+    cards: dict[str, list[tuple[str, dict]]] = {}
+    for path in sorted(HERE.glob("*-generated*.json")):
         card = json.loads(path.read_text())
-        cards[card["task"]] = card
+        cards.setdefault(card["task"], []).append((path.stem, card))
+    for held in cards.values():
+        held.sort(key=lambda item: (_revision(item[1]), item[0] != f"{item[1]['task']}-generated"))
     return cards
 
 
-def _row(task: str, card: dict | None) -> str:
-    if card is None:
-        return f"| {task} | not collected yet | | | | |"
-    meets = "yes" if card["verdict"]["meaningful"] else "no: " + describe_failures(card)
+def _verdict(card: dict) -> str:
+    if card["verdict"]["meaningful"]:
+        return "yes"
+    return "no: " + card["verdict"].get("reason", describe_failures(card))
+
+
+def _short(card: dict) -> str:
+    best = card["best_safe_return_normalised"]
+    best = "n/a" if best is None else f"{best:.2f}"
+    mark = "passes" if card["verdict"]["meaningful"] else "fails"
+    return f"r{_revision(card)} {mark} ({card['fraction_safe']:.1%} safe, best safe {best})"
+
+
+def _row(task: str, held: list[tuple[str, dict]]) -> str:
+    if not held:
+        return f"| {task} | not collected yet | | | | | |"
+    stem, card = held[-1]
+    meets = _verdict(card)
+    wanted = get_task(task).collect.revision
+    if _revision(card) != wanted:
+        meets = f"revision {wanted} not collected yet; revision {_revision(card)}: {meets}"
     collection = card.get("collection", {})
     minutes = collection.get("wall_seconds", 0.0) / 60
-    name = f"{task}-generated"
+    history = "; ".join(_short(c) for _, c in held[:-1]) or "-"
     return (
         f"| {task} | {meets} | {card['n_trajectories']} | {card['cost_limit']:g} | "
         f"{collection.get('steps', 0):,} PPO steps, {minutes:.0f} min | "
-        f"[json]({name}.json) · [png]({name}.png) |"
+        f"[json]({stem}.json) · [png]({stem}.png) | {history} |"
     )
 
 
@@ -52,7 +80,10 @@ def two_job_hours(minutes: dict[str, float], order: tuple[str, ...], jobs: int =
 
 
 def _totals(cards: dict[str, dict]) -> list[str]:
-    minutes = {t: c.get("collection", {}).get("wall_seconds", 0.0) / 60 for t, c in cards.items()}
+    minutes = {
+        t: held[-1][1].get("collection", {}).get("wall_seconds", 0.0) / 60
+        for t, held in cards.items()
+    }
     missing = [t for t in TASK_SETS["table"] if t not in cards]
     scope = "all eleven" if not missing else f"the {len(cards)} collected ({len(missing)} to go)"
     return [
@@ -76,10 +107,14 @@ def main() -> None:
         "the criteria are those of [docs/datasets.md](../../docs/datasets.md). Written by",
         "`.venv/bin/python reports/datasets/summarise.py`.",
         "",
-        "| task | meets the criteria | trajectories | κ | collection (wall, shared) | card |",
-        "|---|---|---|---|---|---|",
+        "Each row is the newest card of the task's recipe; earlier revisions' cards stay here",
+        "(records name their dataset's hash) and are summed up in the last column.",
+        "",
+        "| task | meets the criteria | trajectories | κ | collection (wall, shared) | card "
+        "| earlier revisions |",
+        "|---|---|---|---|---|---|---|",
     ]
-    lines += [_row(task, cards.get(task)) for task in TASK_SETS["table"]]
+    lines += [_row(task, cards.get(task, [])) for task in TASK_SETS["table"]]
     lines += _totals(cards)
     (HERE / "README.md").write_text("\n".join(lines) + "\n")
     print(f"{len(cards)} card(s) -> {HERE / 'README.md'}")

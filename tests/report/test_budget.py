@@ -61,3 +61,13 @@ def test_budget_scales_must_be_positive(tmp_path, capsys):
 def test_figure_budget_without_records_says_what_to_run(verb, tmp_path, capsys):
     assert main([verb, "--profile", "smoke", "--results", str(tmp_path)]) == 2
     assert "sweep --profile smoke" in capsys.readouterr().err
+
+
+def test_the_report_says_which_scales_and_seeds_the_records_lack():
+    from benchmark.report.budget import coverage_line
+
+    one_seed = Point("CarRun", "caps", 4, 1, 40.0, 0.5, 0.0, 0.5, 0.0)
+    line = coverage_line([_point(1, 0.2, 0.5), one_seed], (1, 4, 16), 2)
+    assert line.startswith("Records at scales ×1, ×4 of the profile's ×1, ×4, ×16")
+    assert "not run: ×16" in line and "1 point(s) with fewer than the profile's 2 seeds" in line
+    assert "not run" not in coverage_line([_point(1, 0.2, 0.5)], (1,), 2)
