@@ -317,3 +317,19 @@ def test_a_collection_with_no_episode_in_range_says_so_and_leaves_no_folder(cach
     monkeypatch.setattr(run_mod, "range_filter", real)
     path = collect("ToyVelocity", steps=2000, trajectories=10, num_envs=2, progress=False)
     assert path.exists()
+
+
+def test_a_refiltering_revision_with_no_episode_in_range_keeps_the_earlier_run(tmp_path):
+    import dataclasses
+
+    from benchmark.data.collect.run import _discard_unusable
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    refiltered = dataclasses.replace(TINY, revision=2, run_revision=1)
+    with pytest.raises(ConfigError, match="is kept: it is revision 1's run"):
+        _discard_unusable(TOY, refiltered, folder, 7)
+    assert folder.exists()
+    with pytest.raises(ConfigError, match="removed"):
+        _discard_unusable(TOY, TINY, folder, 7)
+    assert not folder.exists()

@@ -138,11 +138,16 @@ def _discard_unusable(task: TaskSpec, spec: CollectSpec, folder: Path, episodes:
     """No logged episode passes DSRL's range filter: say so in one line. The folder goes too
     (nothing in it can become a dataset, and a rerun of the same command would end here
     again), so the next attempt starts clean."""
-    shutil.rmtree(folder, ignore_errors=True)
+    reused = spec.run_revision is not None  # an earlier revision's run: never ours to delete
+    if reused:
+        fate = f" ({folder.name} is kept: it is revision {spec.run_revision}'s run)"
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+        fate = f", and {folder.name} removed"
     bounds = f"C <= {task.max_cost:g}" + (" and R >= 0" if spec.reward_filter else "")
     raise ConfigError(
         f"{task.name}: none of the {episodes} episodes logged in {spec.steps:,} steps passes "
-        f"DSRL's range filter ({bounds}); nothing written, and {folder.name} removed. "
+        f"DSRL's range filter ({bounds}); nothing written{fate}. "
         f"Collect more steps (this task's recipe: {collect_spec(task).steps:,})"
     )
 
