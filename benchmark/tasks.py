@@ -263,6 +263,9 @@ def _nav(
 # to 800, cut the safe share from 28.5%/21.0%/15.2% of the run to 13.8%/8.6%/6.1% (the safe
 # episodes crowd a few low-cost cells). A target of 1,600 (every episode the run logs) keeps
 # them all. (reports/datasets/README.md shows each revision's card.)
+# CarRun revision 3: with 40 -> 30 the run was still 77.5% safe at kappa=30 (its policy stays
+# below the limit), so hold the limit higher, 60 -> 40. PointCircle1 revision 2: rising from 5
+# kept the policy inside the walls (92% safe, best return 0.16); anneal down like the others.
 # HopperVelocity, Walker2dVelocity revision 3: starting at 50 starved the learner (best return
 # overall 0.62 and 0.23 normalised), so back to 200 -> 5, which gave Walker a best safe return
 # of 0.80 in revision 1; Hopper gets twice revision 2's steps, and both keep 2,000 episodes so
@@ -287,7 +290,7 @@ TABLE_RECIPES: MappingProxyType[str, CollectSpec] = MappingProxyType({
     "CarGoal1": _nav(1_600_000, 80.0, 5.0, trajectories=1600, revision=3, run_revision=2),
     "CarGoal2": _nav(1_600_000, 150.0, 5.0, trajectories=1600, revision=3, run_revision=2),
     "PointButton1": _nav(800_000, 150.0, 5.0),
-    "PointCircle1": _nav(600_000, 5.0, 150.0, trajectories=500),
+    "PointCircle1": _nav(600_000, 150.0, 5.0, trajectories=500, revision=2),
     "PointGoal1": _nav(800_000, 80.0, 5.0),
     "PointGoal2": _nav(1_600_000, 150.0, 5.0, trajectories=1600, revision=3, run_revision=2),
     "AntVelocity": CollectSpec(3_000_000, 1000, 200.0, 5.0),
@@ -298,8 +301,8 @@ TABLE_RECIPES: MappingProxyType[str, CollectSpec] = MappingProxyType({
     "Walker2dVelocity": CollectSpec(
         3_000_000, 2000, 200.0, 5.0, revision=3, criteria_note=_WALKER_NOTE
     ),
-    "CarRun": CollectSpec(400_000, 1000, 40.0, 30.0, rollout_steps=4000, reward_filter=False,
-                          revision=2),
+    "CarRun": CollectSpec(400_000, 1000, 60.0, 40.0, rollout_steps=4000, reward_filter=False,
+                          revision=3),
 })
 # fmt: on
 TABLE_COST_LIMITS = MappingProxyType({"CarRun": 30.0})

@@ -92,9 +92,9 @@ def test_a_file_of_an_older_collector_is_refused_with_the_command(cache):
 def test_run_folders_carry_the_collector_version(cache):
     folder = generated.run_dir(get_task("AntVelocity"), 3)
     assert folder.name == f"AntVelocity-seed3-v{generated.COLLECTOR_VERSION}"
-    revised = generated.run_dir(get_task("CarRun"), 3)  # recipe revision 2
-    assert revised.name == f"CarRun-seed3-v{generated.COLLECTOR_VERSION}-r2"
-    assert generated.dataset_file_name(get_task("CarRun"), 1000).endswith("-1000-r2.hdf5")
+    revised = generated.run_dir(get_task("CarRun"), 3)  # recipe revision 3
+    assert revised.name == f"CarRun-seed3-v{generated.COLLECTOR_VERSION}-r3"
+    assert generated.dataset_file_name(get_task("CarRun"), 1000).endswith("-1000-r3.hdf5")
 
 
 def test_a_file_of_an_older_recipe_revision_is_refused(cache, monkeypatch):
