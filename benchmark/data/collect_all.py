@@ -23,7 +23,7 @@ from pathlib import Path
 from benchmark.data.collect import COLLECTION_ORDER, generated_dir, run_dir
 from benchmark.data.generated import recipe_revision, run_revision
 from benchmark.errors import BenchmarkError
-from benchmark.tasks import expand_task_set, get_task
+from benchmark.tasks import TaskSpec, expand_task_set, get_task
 
 
 def pending_tasks(tasks: list[str], seed: int, root: Path) -> list[str]:
@@ -32,7 +32,7 @@ def pending_tasks(tasks: list[str], seed: int, root: Path) -> list[str]:
     return [t for t in tasks if not _finished(get_task(t), seed, root)]
 
 
-def _finished(task, seed: int, root: Path) -> bool:
+def _finished(task: TaskSpec, seed: int, root: Path) -> bool:
     done = run_dir(task, seed, root) / "done.json"
     if not done.exists():
         return False

@@ -13,6 +13,7 @@ DSRL file name or in DSRL's folder (a generated file there would pose as the rea
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -64,12 +65,16 @@ def _suffix(revision: int) -> str:
     return f"-r{revision}" if revision > 1 else ""
 
 
-def _rev(task: TaskSpec) -> str:
-    return _suffix(recipe_revision(task))
-
-
 def dataset_file_name(task: TaskSpec, n_traj: int) -> str:
-    return f"Generated-{task.name}-{int(round(task.max_cost))}-{n_traj}{_rev(task)}.hdf5"
+    suffix = _suffix(recipe_revision(task))
+    return f"Generated-{task.name}-{int(round(task.max_cost))}-{n_traj}{suffix}.hdf5"
+
+
+def name_revision(file_name: str) -> int:
+    """The recipe revision in a generated file's name (`dataset_file_name`'s `-r<N>`), for
+    when only the name is at hand (a committed card whose HDF5 file is not on this machine)."""
+    match = re.search(r"-r(\d+)\.hdf5$", file_name)
+    return int(match.group(1)) if match else 1
 
 
 def regenerate_command(task: TaskSpec) -> str:

@@ -9,20 +9,19 @@ not, which criterion fails.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from benchmark.data.card import describe_failures
 from benchmark.data.collect import COLLECTION_ORDER
+from benchmark.data.generated import name_revision
 from benchmark.tasks import TASK_SETS, get_task
 
 HERE = Path(__file__).resolve().parent
 
 
 def _revision(card: dict) -> int:
-    """The recipe revision that made a card's file (its `-r<N>` suffix; none is revision 1)."""
-    match = re.search(r"-r(\d+)\.hdf5$", card.get("path") or "")
-    return int(match.group(1)) if match else 1
+    """The recipe revision that made a card's file."""
+    return name_revision(card.get("path") or "")
 
 
 def _cards() -> dict[str, list[tuple[str, dict]]]:

@@ -95,6 +95,8 @@ def test_run_folders_carry_the_collector_version(cache):
     revised = generated.run_dir(get_task("CarRun"), 3)  # recipe revision 3
     assert revised.name == f"CarRun-seed3-v{generated.COLLECTOR_VERSION}-r3"
     assert generated.dataset_file_name(get_task("CarRun"), 1000).endswith("-1000-r3.hdf5")
+    assert generated.name_revision(generated.dataset_file_name(get_task("CarRun"), 10)) == 3
+    assert generated.name_revision("Generated-CarRun-40-1000.hdf5") == 1
 
 
 def test_a_file_of_an_older_recipe_revision_is_refused(cache, monkeypatch):

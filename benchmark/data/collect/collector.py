@@ -140,10 +140,11 @@ class Collector:
         if meta_path.exists():
             old = json.loads(meta_path.read_text())
             # only what the run depends on: a later revision may filter the same run again
-            ran = {k: v for k, v in old["spec"].items() if k in self.spec.run_fields}
-            if ran != _plain(self.spec.run_fields):
+            wanted = self.spec.run_fields
+            ran = {k: v for k, v in old["spec"].items() if k in wanted}
+            if ran != _plain(wanted):
                 raise ConfigError(
-                    f"{self.folder} was started with {ran}, not {self.spec.run_fields}; "
+                    f"{self.folder} was started with {ran}, not {wanted}; "
                     "delete that folder or pick another --seed to start a new collection"
                 )
         if not self.checkpoint_path.exists():
